@@ -1,0 +1,120 @@
+"""What every engine provides to the runner and the service."""
+
+from __future__ import annotations
+
+import re
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, CursorResult, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from ..errors import UserError
+from ..script import Statement
+
+VISITOR_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def check_visitor_id(visitor: str) -> str:
+    """Visitor ids become file and role names: only our own 32-hex-digit form is accepted."""
+    if not VISITOR_ID.fullmatch(visitor):
+        raise ValueError(f"not a visitor id: {visitor!r}")
+    return visitor
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[Column, ...]
+
+
+@dataclass
+class Evidence:
+    """What the database itself says one statement did; filled in by the engine's guard."""
+
+    wrote: bool = False
+    changes: int | None = None  # rows the statement changed, where the engine counts them itself
+    refusal: str | None = None  # why the engine's boundary refused the statement
+    timed_out: bool = False
+
+
+@dataclass
+class SentLog:
+    """The statements and parameters as handed to the DBAPI cursor, from SQLAlchemy's events."""
+
+    entries: list[tuple[str, Any, bool]] = field(default_factory=list)
+
+
+SENT_KEY = "playground.sent"
+
+
+def record_sent_statements(engine: Engine) -> None:
+    """Keep what the cursor receives on each connection, so a run can show it."""
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _record(
+        conn: Connection, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+    ):
+        log = conn.info.get(SENT_KEY)
+        if log is not None:
+            log.entries.append((statement, parameters, executemany))
+
+
+class Backend(Protocol):
+    """One engine (SQLite, PostgreSQL): its sandboxes, its statement check and its guard."""
+
+    name: str
+    label: str
+
+    def split(self, sql: str) -> list[str]:
+        """Split a script into statements with the engine's own tokenizer."""
+        ...
+
+    def check(self, statement: Statement) -> None:
+        """Refuse (RefusedStatement) what the engine's statement check does not allow; runs nothing."""
+        ...
+
+    def ensure_sandbox(self, visitor: str) -> bool:
+        """Create the visitor's sandbox from the sample if it is missing; True if it was created."""
+        ...
+
+    def reset_sandbox(self, visitor: str) -> None: ...
+
+    def drop_sandbox(self, visitor: str) -> None: ...
+
+    def session(self, visitor: str) -> AbstractContextManager[Session]:
+        """A Session on the visitor's sandbox, on a fresh connection with the engine's limits."""
+        ...
+
+    def guard(self, session: Session, statement: Statement) -> AbstractContextManager[Evidence]:
+        """Around one user statement: the boundary, the time limit, and the evidence of writes."""
+        ...
+
+    def execution_options(self) -> dict[str, Any]:
+        """Options for executing user statements (for example, a server-side cursor)."""
+        ...
+
+    def translate_error(self, exc: Exception, evidence: Evidence) -> UserError | None:
+        """The user-facing error for a database error, or None if it is not the user's doing."""
+        ...
+
+    def check_before_commit(self, session: Session, visitor: str) -> None:
+        """Checks on the finished transaction before it commits (for example, the size cap); may raise UserError."""
+        ...
+
+    def schema(self, visitor: str) -> list[Table]: ...
+
+
+def rowcount_of(result: CursorResult[Any]) -> int:
+    try:
+        return max(result.rowcount, 0)
+    except Exception:  # noqa: BLE001 - some drivers raise for statements without a count
+        return 0

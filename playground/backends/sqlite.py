@@ -1,0 +1,343 @@
+"""SQLite: a private database file per visitor, guarded by SQLite's own authorizer and limits.
+
+The boundary is SQLite itself: an authorizer (installed only around the user's statements)
+refuses transaction control, ATTACH/DETACH, pragmas outside an allow-list, virtual-table modules
+outside an allow-list and dangerous functions; `setlimit` forbids attached databases and bounds
+value and SQL sizes; `max_page_count` caps the file; a progress handler enforces the time limit.
+The keyword check in `check()` only adds clearer messages (and covers VACUUM, which the
+authorizer does not report).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
+
+from ..config import Limits
+from ..errors import RefusedStatement, SandboxFull, TimeLimitExceeded, UserError
+from ..script import Statement
+from ..sqltext import tokenize
+from .base import Column, Evidence, Table, check_visitor_id, record_sent_statements
+
+# Pragmas a student may run: the ones that only read. Those in _PRAGMAS_WITH_ARGUMENT take a
+# table or index name; the others are allowed only without a value (reading, never setting).
+_PRAGMAS_WITH_ARGUMENT = frozenset(
+    {
+        "table_info",
+        "table_xinfo",
+        "table_list",
+        "index_list",
+        "index_info",
+        "index_xinfo",
+        "foreign_key_list",
+        "foreign_key_check",
+        "integrity_check",
+        "quick_check",
+    }
+)
+_PRAGMAS_READ_ONLY = frozenset(
+    {
+        "collation_list",
+        "function_list",
+        "module_list",
+        "pragma_list",
+        "compile_options",
+        "encoding",
+        "user_version",
+        "schema_version",
+        "application_id",
+        "page_count",
+        "page_size",
+        "freelist_count",
+        "foreign_keys",
+        "data_version",
+    }
+)
+# Virtual-table modules tested in tests/test_sqlite_guard.py; fts3/fts4 stay out (their
+# tokenizer interface is how fts3_tokenizer crashes a process).
+_VTABLE_MODULES = frozenset({"fts5", "rtree"})
+_FUNCTIONS_REFUSED = {
+    "load_extension": "loads native code into the server",
+    "fts3_tokenizer": "can crash the server process",
+    "readfile": "reads files on the server",
+    "writefile": "writes files on the server",
+    "edit": "starts a program on the server",
+}
+_TABLES_REFUSED = frozenset({"sqlite_dbpage"})
+# SQLite reports an UPDATE of sqlite_master while it (re)loads the schema for a plain SELECT; real
+# DDL is reported by its own CREATE/DROP/ALTER action, so these names are no evidence of a write.
+_SCHEMA_TABLES = frozenset({"sqlite_master", "sqlite_schema", "sqlite_temp_master", "sqlite_temp_schema"})
+
+_WRITE_ACTIONS = frozenset(
+    {
+        sqlite3.SQLITE_INSERT,
+        sqlite3.SQLITE_UPDATE,
+        sqlite3.SQLITE_DELETE,
+        sqlite3.SQLITE_CREATE_INDEX,
+        sqlite3.SQLITE_CREATE_TABLE,
+        sqlite3.SQLITE_CREATE_TEMP_INDEX,
+        sqlite3.SQLITE_CREATE_TEMP_TABLE,
+        sqlite3.SQLITE_CREATE_TEMP_TRIGGER,
+        sqlite3.SQLITE_CREATE_TEMP_VIEW,
+        sqlite3.SQLITE_CREATE_TRIGGER,
+        sqlite3.SQLITE_CREATE_VIEW,
+        sqlite3.SQLITE_CREATE_VTABLE,
+        sqlite3.SQLITE_DROP_INDEX,
+        sqlite3.SQLITE_DROP_TABLE,
+        sqlite3.SQLITE_DROP_TEMP_INDEX,
+        sqlite3.SQLITE_DROP_TEMP_TABLE,
+        sqlite3.SQLITE_DROP_TEMP_TRIGGER,
+        sqlite3.SQLITE_DROP_TEMP_VIEW,
+        sqlite3.SQLITE_DROP_TRIGGER,
+        sqlite3.SQLITE_DROP_VIEW,
+        sqlite3.SQLITE_DROP_VTABLE,
+        sqlite3.SQLITE_ALTER_TABLE,
+        sqlite3.SQLITE_REINDEX,
+        sqlite3.SQLITE_ANALYZE,
+    }
+)
+_REFUSED_ACTIONS = {
+    sqlite3.SQLITE_TRANSACTION: "transaction control belongs to the playground (Run previews, Commit commits)",
+    sqlite3.SQLITE_SAVEPOINT: "transaction control belongs to the playground (Run previews, Commit commits)",
+    sqlite3.SQLITE_ATTACH: "attaching a database would reach outside your sandbox",
+    sqlite3.SQLITE_DETACH: "attaching a database would reach outside your sandbox",
+}
+# The clearer message for statements we can name by their first word.
+_REFUSED_KEYWORDS = {
+    "BEGIN": _REFUSED_ACTIONS[sqlite3.SQLITE_TRANSACTION],
+    "COMMIT": _REFUSED_ACTIONS[sqlite3.SQLITE_TRANSACTION],
+    "END": _REFUSED_ACTIONS[sqlite3.SQLITE_TRANSACTION],
+    "ROLLBACK": _REFUSED_ACTIONS[sqlite3.SQLITE_TRANSACTION],
+    "SAVEPOINT": _REFUSED_ACTIONS[sqlite3.SQLITE_TRANSACTION],
+    "RELEASE": _REFUSED_ACTIONS[sqlite3.SQLITE_TRANSACTION],
+    "ATTACH": _REFUSED_ACTIONS[sqlite3.SQLITE_ATTACH],
+    "DETACH": _REFUSED_ACTIONS[sqlite3.SQLITE_ATTACH],
+    "VACUUM": "VACUUM rewrites the whole database file (and VACUUM INTO writes a new file on the server)",
+}
+# A guard against whole-process memory exhaustion: SQLite refuses allocations past this.
+_HARD_HEAP_LIMIT = 512 * 1024 * 1024
+
+
+class SqliteBackend:
+    """Sandboxes as files under `<data>/sandboxes/sqlite/`, cloned from a sample database."""
+
+    name = "sqlite"
+    label = "SQLite"
+
+    def __init__(self, data_dir: Path, limits: Limits) -> None:
+        self.limits = limits
+        self.root = data_dir / "sandboxes" / "sqlite"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.sample_path = data_dir / "sample.sqlite3"
+        self._build_sample()
+
+    # -- statements -------------------------------------------------------------------------
+
+    def split(self, sql: str) -> list[str]:
+        """Cut at each `;` that SQLite's own tokenizer (`sqlite3_complete`) says ends a statement."""
+        chunks: list[str] = []
+        start = 0
+        for token in tokenize(sql, "sqlite"):
+            if token.kind != "code":
+                continue
+            offset = token.start
+            while (semi := token.text.find(";", offset - token.start)) >= 0:
+                end = token.start + semi + 1
+                offset = end
+                # Inside CREATE TRIGGER ... BEGIN ...; END the first `;` does not end the statement.
+                if sqlite3.complete_statement(sql[start:end]):
+                    chunks.append(sql[start:end])
+                    start = end
+        chunks.append(sql[start:])
+        return chunks
+
+    def check(self, statement: Statement) -> None:
+        reason = _REFUSED_KEYWORDS.get(statement.keyword)
+        if reason:
+            raise RefusedStatement(f"{statement.label} is not allowed: {reason}.", statement=statement.index)
+
+    # -- sandboxes --------------------------------------------------------------------------
+
+    def path(self, visitor: str) -> Path:
+        return self.root / f"{check_visitor_id(visitor)}.sqlite3"
+
+    def ensure_sandbox(self, visitor: str) -> bool:
+        path = self.path(visitor)
+        if path.exists():
+            return False
+        self._copy_sample(path)
+        return True
+
+    def reset_sandbox(self, visitor: str) -> None:
+        self._copy_sample(self.path(visitor))
+
+    def drop_sandbox(self, visitor: str) -> None:
+        path = self.path(visitor)
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+    def _copy_sample(self, path: Path) -> None:
+        # Copy then rename: another worker opening the file sees either no file or a whole one.
+        fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".tmp")
+        os.close(fd)
+        shutil.copyfile(self.sample_path, tmp)
+        os.replace(tmp, path)
+
+    def _build_sample(self) -> None:
+        script = resources.files("playground").joinpath("sample/sqlite.sql").read_text(encoding="utf-8")
+        fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".tmp")
+        os.close(fd)
+        with sqlite3.connect(tmp) as conn:
+            conn.executescript(script)
+        conn.close()
+        os.replace(tmp, self.sample_path)
+
+    # -- running ----------------------------------------------------------------------------
+
+    @contextmanager
+    def session(self, visitor: str) -> Iterator[Session]:
+        with Session(self._engine(str(self.path(visitor)))) as session:
+            yield session
+
+    @lru_cache(maxsize=256)  # noqa: B019 - engines hold no connections (NullPool); a cache, not state
+    def _engine(self, path: str) -> Engine:
+        # A fresh connection per run (NullPool): nothing (temp tables, pragmas) survives a run.
+        engine = create_engine(f"sqlite:///{path}", poolclass=NullPool, connect_args={"timeout": 10})
+        limits = self.limits
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+            # SQLAlchemy's documented recipe for real transactions (DDL included) on pysqlite:
+            # the driver must not issue BEGIN itself nor commit before DDL; we emit BEGIN below.
+            dbapi_connection.isolation_level = None
+            dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+            dbapi_connection.setlimit(
+                sqlite3.SQLITE_LIMIT_LENGTH, max(limits.max_value_bytes, 1_000_000) * 10
+            )
+            dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, limits.max_sql_bytes * 2 + 1000)
+            dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_TRIGGER_DEPTH, 100)
+            dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_EXPR_DEPTH, 500)
+            dbapi_connection.execute(f"PRAGMA max_page_count = {int(limits.sqlite_max_pages)}")
+            dbapi_connection.execute("PRAGMA trusted_schema = OFF")
+            dbapi_connection.execute("PRAGMA foreign_keys = ON")
+            dbapi_connection.execute(f"PRAGMA hard_heap_limit = {_HARD_HEAP_LIMIT}")
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN")
+
+        record_sent_statements(engine)
+        return engine
+
+    def execution_options(self) -> dict[str, Any]:
+        return {}
+
+    @contextmanager
+    def guard(self, session: Session, statement: Statement) -> Iterator[Evidence]:
+        raw: sqlite3.Connection = session.connection().connection.driver_connection  # type: ignore[assignment]
+        evidence = Evidence()
+        deadline = time.monotonic() + self.limits.time_limit_ms / 1000
+
+        def authorize(
+            action: int, arg1: str | None, arg2: str | None, _db: str | None, _source: str | None
+        ) -> int:
+            reason = _refusal(action, arg1, arg2)
+            if reason:
+                evidence.refusal = evidence.refusal or reason
+                return sqlite3.SQLITE_DENY
+            if action in _WRITE_ACTIONS and (arg1 or "").lower() not in _SCHEMA_TABLES:
+                evidence.wrote = True
+            return sqlite3.SQLITE_OK
+
+        def past_deadline() -> bool:
+            if time.monotonic() > deadline:
+                evidence.timed_out = True
+                return True
+            return False
+
+        changes_before = raw.total_changes
+        raw.set_authorizer(authorize)
+        raw.set_progress_handler(past_deadline, 1000)
+        try:
+            yield evidence
+        finally:
+            raw.set_authorizer(None)
+            raw.set_progress_handler(None, 0)
+            changes = raw.total_changes - changes_before
+            evidence.changes = changes
+            evidence.wrote = evidence.wrote or changes > 0
+
+    def translate_error(self, exc: BaseException, evidence: Evidence) -> UserError | None:
+        message = str(exc)
+        if evidence.refusal:
+            return RefusedStatement(evidence.refusal)
+        if evidence.timed_out:
+            return TimeLimitExceeded(
+                f"stopped at the time limit ({self.limits.time_limit_ms:,} ms); nothing was changed"
+            )
+        if isinstance(exc, sqlite3.OperationalError) and "database or disk is full" in message:
+            return SandboxFull("your sandbox reached its size limit; delete some rows or press Reset")
+        if isinstance(exc, sqlite3.Error | ValueError | TypeError | OverflowError):
+            return UserError(message)
+        return None
+
+    def check_before_commit(self, session: Session, visitor: str) -> None:
+        """The page cap is enforced by SQLite itself while the statements run."""
+
+    def schema(self, visitor: str) -> list[Table]:
+        conn = sqlite3.connect(f"file:{self.path(visitor)}?mode=ro", uri=True)
+        try:
+            names = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT name FROM sqlite_schema WHERE type IN ('table', 'view') "
+                    "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"
+                )
+            ]
+            tables = []
+            for name in names:
+                columns = conn.execute("SELECT name, type FROM pragma_table_info(?)", (name,)).fetchall()
+                tables.append(Table(name, tuple(Column(c, t or "") for c, t in columns)))
+            return tables
+        finally:
+            conn.close()
+
+
+def _refusal(action: int, arg1: str | None, arg2: str | None) -> str | None:
+    """Why SQLite's authorizer should deny this action, or None to allow it."""
+    if action in _REFUSED_ACTIONS:
+        return _REFUSED_ACTIONS[action]
+    if action == sqlite3.SQLITE_PRAGMA:
+        name = (arg1 or "").lower()
+        if name in _PRAGMAS_WITH_ARGUMENT or (name in _PRAGMAS_READ_ONLY and arg2 is None):
+            return None
+        return f"PRAGMA {name} is not on the list of pragmas that only read"
+    if action == sqlite3.SQLITE_FUNCTION:
+        name = (arg2 or "").lower()
+        if name in _FUNCTIONS_REFUSED:
+            return f"the function {name}() {_FUNCTIONS_REFUSED[name]}"
+        return None
+    if action in (sqlite3.SQLITE_CREATE_VTABLE, sqlite3.SQLITE_DROP_VTABLE):
+        module = (arg2 or "").lower()
+        if module not in _VTABLE_MODULES:
+            allowed = ", ".join(sorted(_VTABLE_MODULES))
+            return f"virtual tables of module {module!r} are not allowed (allowed: {allowed})"
+        return None
+    if action in (sqlite3.SQLITE_READ, sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELETE):
+        if (arg1 or "").lower() in _TABLES_REFUSED:
+            return f"the table {arg1} exposes the raw database file"
+    return None

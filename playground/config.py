@@ -1,0 +1,102 @@
+"""Settings: defaults, overridden by PLAYGROUND_* environment variables."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(Exception):
+    """A setting that cannot be used; the message is one line for the operator."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one run may use; enforced by the server, never by the browser."""
+
+    max_rows: int = 1000
+    time_limit_ms: int = 5000
+    max_sql_bytes: int = 100_000
+    max_grid_rows: int = 1000
+    max_value_bytes: int = 1_000_000
+    # SQLite page cap per sandbox: 5,000 pages of 4 KiB = about 20 MB.
+    sqlite_max_pages: int = 5000
+    # PostgreSQL: a commit that leaves the sandbox database larger than this is refused.
+    postgres_max_bytes: int = 50_000_000
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the playground reads from its environment."""
+
+    data_dir: Path = Path("instance")
+    secret_key: str | None = None
+    database_url: str | None = None
+    sandbox_ttl_seconds: int = 24 * 3600
+    max_sandboxes: int = 500
+    limits: Limits = field(default_factory=Limits)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read PLAYGROUND_* variables; unknown values raise ConfigError with a one-line reason."""
+        env = os.environ if env is None else env
+        limits = Limits(
+            max_rows=_int(env, "PLAYGROUND_MAX_ROWS", Limits.max_rows),
+            time_limit_ms=_int(env, "PLAYGROUND_TIME_LIMIT_MS", Limits.time_limit_ms),
+            max_sql_bytes=_int(env, "PLAYGROUND_MAX_SQL_BYTES", Limits.max_sql_bytes),
+            max_grid_rows=_int(env, "PLAYGROUND_MAX_GRID_ROWS", Limits.max_grid_rows),
+            max_value_bytes=_int(env, "PLAYGROUND_MAX_VALUE_BYTES", Limits.max_value_bytes),
+            sqlite_max_pages=_int(env, "PLAYGROUND_SQLITE_MAX_PAGES", Limits.sqlite_max_pages),
+            postgres_max_bytes=_int(env, "PLAYGROUND_POSTGRES_MAX_BYTES", Limits.postgres_max_bytes),
+        )
+        settings = cls(
+            data_dir=Path(env.get("PLAYGROUND_DATA_DIR", "instance")),
+            secret_key=env.get("PLAYGROUND_SECRET_KEY") or None,
+            database_url=env.get("PLAYGROUND_DATABASE_URL") or None,
+            sandbox_ttl_seconds=_int(env, "PLAYGROUND_SANDBOX_TTL", cls.sandbox_ttl_seconds),
+            max_sandboxes=_int(env, "PLAYGROUND_MAX_SANDBOXES", cls.max_sandboxes),
+            limits=limits,
+        )
+        return replace(settings, **overrides)
+
+    def resolved_secret_key(self) -> str:
+        """The configured key, or one generated once and kept in the data folder."""
+        if self.secret_key:
+            return self.secret_key
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        path = self.data_dir / "secret_key"
+        try:
+            # O_EXCL: when several workers start at once, exactly one writes the key.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32))
+        key = ""
+        for _ in range(50):
+            key = path.read_text().strip()
+            if key:
+                break
+            time.sleep(0.01)
+        if not key:
+            raise ConfigError(f"{path} is empty; delete it or set PLAYGROUND_SECRET_KEY")
+        return key
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive, not {value}")
+    return value

@@ -1,0 +1,219 @@
+"""The parameter grid: columns are the SQL's `:name` parameters, rows are value sets.
+
+One row is one execute; several rows are one executemany. Cells arrive as text from the page
+(typed here) or as JSON values from the API (used as given).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import Boolean, Date, DateTime, Integer, Numeric, String
+from sqlalchemy.types import TypeEngine
+
+from .errors import UserError
+
+# The per-column type selector; "auto" reads each cell on its own.
+COLUMN_TYPES: tuple[str, ...] = ("auto", "text", "integer", "decimal", "boolean", "date", "timestamp", "null")
+
+_INT64 = (-(2**63), 2**63 - 1)
+_INTEGER = re.compile(r"[+-]?\d+")
+_DECIMAL = re.compile(r"[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?")
+_TRUE = {"true", "t", "yes", "y", "1", "on"}
+_FALSE = {"false", "f", "no", "n", "0", "off"}
+
+# The SQLAlchemy type a column's values are bound with: it decides what the driver receives
+# (for example, SQLite has no decimal type, so SQLAlchemy sends a decimal as a float).
+_BIND_TYPES: dict[str, type[TypeEngine[Any]]] = {
+    "text": String,
+    "integer": Integer,
+    "decimal": Numeric,
+    "boolean": Boolean,
+    "date": Date,
+    "timestamp": DateTime,
+}
+
+
+class GridError(UserError):
+    """A cell or the grid's shape is wrong; the message names the row and the column."""
+
+
+@dataclass(frozen=True)
+class Bindings:
+    """Typed values ready to bind: one dict per execute, and a bind type per parameter that has one."""
+
+    rows: tuple[dict[str, Any], ...]
+    types: Mapping[str, TypeEngine[Any]] = field(default_factory=dict)
+
+    @property
+    def is_many(self) -> bool:
+        return len(self.rows) > 1
+
+
+@dataclass(frozen=True)
+class ParameterGrid:
+    """The grid as the page submits it: column names, a type per column, rows of cell text."""
+
+    columns: tuple[str, ...] = ()
+    types: tuple[str, ...] = ()
+    rows: tuple[tuple[str, ...], ...] = ((),)
+
+    def type_of(self, column: str) -> str:
+        i = self.columns.index(column)
+        return self.types[i] if i < len(self.types) else "auto"
+
+    def value(self, row: int, column: str) -> str:
+        i = self.columns.index(column)
+        cells = self.rows[row]
+        return cells[i] if i < len(cells) else ""
+
+    def with_columns(self, names: Sequence[str]) -> ParameterGrid:
+        """The same values re-arranged for these columns; new columns start empty, unknown ones go."""
+        types = tuple(self.type_of(n) if n in self.columns else "auto" for n in names)
+        rows = tuple(
+            tuple(self.value(r, n) if n in self.columns else "" for n in names) for r in range(len(self.rows))
+        )
+        return ParameterGrid(tuple(names), types, rows or ((),))
+
+    def typed(self, *, max_value_bytes: int) -> Bindings:
+        """Read every cell as its column's type; all bad cells are reported at once."""
+        problems: list[str] = []
+        rows: list[dict[str, Any]] = []
+        for r, cells in enumerate(self.rows, start=1):
+            row: dict[str, Any] = {}
+            for c, name in enumerate(self.columns):
+                raw = cells[c] if c < len(cells) else ""
+                kind = self.types[c] if c < len(self.types) else "auto"
+                try:
+                    if len(raw.encode()) > max_value_bytes:
+                        raise ValueError(f"is longer than {max_value_bytes:,} bytes")
+                    row[name] = typed_value(raw, kind)
+                except ValueError as e:
+                    problems.append(f"Row {r}, column :{name}: {e}.")
+            rows.append(row)
+        if problems:
+            raise GridError(
+                " ".join(problems[:10]) + (f" (and {len(problems) - 10} more)" if len(problems) > 10 else "")
+            )
+        types: dict[str, TypeEngine[Any]] = {}
+        for c, name in enumerate(self.columns):
+            kind = self.types[c] if c < len(self.types) else "auto"
+            bind_type = _bind_type(kind, [row[name] for row in rows])
+            if bind_type is not None:
+                types[name] = bind_type
+        return Bindings(tuple(rows), types)
+
+
+def typed_value(raw: str, kind: str) -> Any:
+    """One cell's text as a Python value of the column's type; ValueError says why it does not fit."""
+    if kind not in COLUMN_TYPES:
+        raise ValueError(f"unknown type {kind!r}")
+    if "\x00" in raw:
+        raise ValueError("contains a NUL byte")
+    text = raw.strip()
+    if kind == "text":
+        return raw
+    if kind == "null":
+        if text and text.upper() != "NULL":
+            raise ValueError(f"{raw!r} given for a NULL column (leave it empty)")
+        return None
+    if text.upper() == "NULL":
+        return None
+    if kind == "auto":
+        return _inferred(raw)
+    if kind == "integer":
+        if not _INTEGER.fullmatch(text):
+            raise ValueError(f"{raw!r} is not an integer")
+        value = int(text)
+        if not _INT64[0] <= value <= _INT64[1]:
+            raise ValueError(f"{raw!r} is outside the 64-bit integer range")
+        return value
+    if kind == "decimal":
+        if not _DECIMAL.fullmatch(text):
+            raise ValueError(f"{raw!r} is not a decimal number")
+        try:
+            return Decimal(text)
+        except InvalidOperation:
+            raise ValueError(f"{raw!r} is not a decimal number") from None
+    if kind == "boolean":
+        if text.lower() in _TRUE:
+            return True
+        if text.lower() in _FALSE:
+            return False
+        raise ValueError(f"{raw!r} is not a boolean (true or false)")
+    if kind == "date":
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"{raw!r} is not a date (YYYY-MM-DD)") from None
+    # timestamp
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{raw!r} is not a timestamp (YYYY-MM-DD HH:MM[:SS])") from None
+
+
+def _inferred(raw: str) -> Any:
+    """The default reading: 42 → int, 4.5 → Decimal, true/false → bool, 'quoted' → text, else text."""
+    text = raw.strip()
+    if _INTEGER.fullmatch(text):
+        value = int(text)
+        return value if _INT64[0] <= value <= _INT64[1] else Decimal(text)
+    if _DECIMAL.fullmatch(text):
+        return Decimal(text)
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        # Quotes make text of what would otherwise be read as a number, a boolean or NULL.
+        return text[1:-1]
+    return raw
+
+
+def _bind_type(kind: str, values: Sequence[Any]) -> TypeEngine[Any] | None:
+    if kind in _BIND_TYPES:
+        return _BIND_TYPES[kind]()
+    if kind == "auto":
+        present = [v for v in values if v is not None]
+        if any(isinstance(v, Decimal) for v in present) and all(
+            isinstance(v, int | Decimal) and not isinstance(v, bool) for v in present
+        ):
+            return Numeric()
+    return None
+
+
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+def bindings_from_json(params: Any, *, max_rows: int, max_value_bytes: int) -> Bindings:
+    """The API's `params`: omitted, `[]`, one object or a list of objects; JSON types as given."""
+    if params is None or params == []:
+        rows: list[Any] = [{}]
+    elif isinstance(params, dict):
+        rows = [params]
+    elif isinstance(params, list):
+        rows = params
+    else:
+        raise GridError('"params" must be an object or a list of objects.')
+    if len(rows) > max_rows:
+        raise GridError(f"At most {max_rows:,} parameter rows may run at once; {len(rows):,} were sent.")
+    for r, row in enumerate(rows, start=1):
+        if not isinstance(row, dict):
+            raise GridError(f"Parameter row {r} must be an object of name: value.")
+        for name, value in row.items():
+            if not isinstance(value, _JSON_SCALARS):
+                raise GridError(
+                    f"Row {r}, parameter :{name}: a {type(value).__name__} cannot be bound; send a scalar."
+                )
+            if isinstance(value, str):
+                if "\x00" in value:
+                    raise GridError(f"Row {r}, parameter :{name}: contains a NUL byte.")
+                if len(value.encode()) > max_value_bytes:
+                    raise GridError(f"Row {r}, parameter :{name}: is longer than {max_value_bytes:,} bytes.")
+            if isinstance(value, int) and not isinstance(value, bool) and not _INT64[0] <= value <= _INT64[1]:
+                raise GridError(f"Row {r}, parameter :{name}: {value} is outside the 64-bit integer range.")
+    return Bindings(tuple(dict(row) for row in rows))

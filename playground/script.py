@@ -1,0 +1,85 @@
+"""What the user typed, as a script: statements in order, each with its `:name` parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import TextClause
+
+from .errors import UserError
+from .sqltext import (
+    Dialect,
+    clause_parameter_names,
+    first_keyword,
+    is_blank,
+    parameter_names,
+    refuse_native_placeholders,
+    text_clause,
+    tokenize,
+)
+
+
+class SqlTooLarge(UserError):
+    status = 413
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One statement of the script: its text as typed, its parameters, its `text()` clause."""
+
+    index: int  # 1-based, as messages name it
+    sql: str
+    keyword: str
+    parameters: tuple[str, ...]
+    clause: TextClause
+
+    @property
+    def label(self) -> str:
+        return f"Statement {self.index} ({self.keyword or 'SQL'})"
+
+
+@dataclass(frozen=True)
+class Script:
+    sql: str
+    statements: tuple[Statement, ...]
+
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        """Every statement's parameters, in order of first appearance: the grid's columns."""
+        seen: dict[str, None] = {}
+        for statement in self.statements:
+            for name in statement.parameters:
+                seen.setdefault(name, None)
+        return tuple(seen)
+
+
+def check_sql_size(sql: str, max_bytes: int) -> None:
+    """Refuse text the server should not even tokenize."""
+    if "\x00" in sql:
+        raise UserError("The SQL contains a NUL byte; remove it and run again.")
+    size = len(sql.encode("utf-8", "surrogatepass"))
+    if size > max_bytes:
+        raise SqlTooLarge(f"The SQL is {size:,} bytes; the limit is {max_bytes:,} bytes.")
+
+
+def parse_script(sql: str, dialect: Dialect, split: Callable[[str], list[str]], *, max_bytes: int) -> Script:
+    """Split the SQL with the engine's own tokenizer and read each statement's parameters."""
+    check_sql_size(sql, max_bytes)
+    statements: list[Statement] = []
+    for chunk in split(sql):
+        tokens = tokenize(chunk, dialect)
+        if is_blank(tokens):
+            continue
+        index = len(statements) + 1
+        refuse_native_placeholders(tokens, dialect, index)
+        clause = text_clause(tokens)
+        names = clause_parameter_names(clause)
+        # Our scanner and SQLAlchemy must agree on the parameters, or the grid would lie.
+        assert names == parameter_names(tokens), (names, parameter_names(tokens))
+        statements.append(
+            Statement(index, chunk.strip(), first_keyword(chunk, dialect), tuple(names), clause)
+        )
+    if not statements:
+        raise UserError("There is no SQL to run: type a statement first.")
+    return Script(sql, tuple(statements))

@@ -1,0 +1,306 @@
+"""The one place that opens a sandbox transaction and decides: roll back (result, preview) or commit.
+
+Both the pages and the JSON API call this service; it knows nothing of Flask.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from .backends.base import Backend, Table
+from .config import Settings
+from .errors import CapacityReached, UserError
+from .grid import Bindings, GridError, ParameterGrid, bindings_from_json
+from .runner import RunResult, run_statements
+from .script import Script, parse_script
+from .store import RunRecord, Store
+
+log = logging.getLogger("playground.runs")
+
+Status = Literal["ok", "preview", "committed", "conflict"]
+SWEEP_EVERY_SECONDS = 60.0
+
+
+class MissingValues(GridError):
+    """The SQL has parameters the grid has no values for; the page adds those columns."""
+
+    def __init__(self, message: str, names: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.names = names
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What to run: SQL, an engine, and either the page's grid or the API's JSON parameters."""
+
+    sql: str
+    engine: str | None = None
+    grid: ParameterGrid | None = None
+    params: Any = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"sql": self.sql, "engine": self.engine}
+        if self.grid is not None:
+            data["grid"] = {
+                "columns": list(self.grid.columns),
+                "types": list(self.grid.types),
+                "rows": [list(r) for r in self.grid.rows],
+            }
+        else:
+            data["params"] = self.params
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunRequest:
+        grid = data.get("grid")
+        return cls(
+            sql=data["sql"],
+            engine=data.get("engine"),
+            grid=(
+                ParameterGrid(
+                    tuple(grid["columns"]), tuple(grid["types"]), tuple(tuple(r) for r in grid["rows"])
+                )
+                if grid is not None
+                else None
+            ),
+            params=data.get("params"),
+        )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a run, a commit or a conflict produced, for a page or the API to show."""
+
+    status: Status
+    engine: str
+    run: RunResult
+    token: str | None = None
+    parameter_rows: int = 1
+    notes: tuple[str, ...] = field(default=())
+
+
+class Playground:
+    """Runs visitors' SQL on their sandboxes under the transaction contract."""
+
+    def __init__(
+        self, settings: Settings, store: Store, backends: Mapping[str, Backend], default_engine: str
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.backends = dict(backends)
+        self.default_engine = default_engine
+
+    @property
+    def engines(self) -> list[str]:
+        return list(self.backends)
+
+    def backend(self, engine: str | None) -> Backend:
+        name = engine or self.default_engine
+        if name not in self.backends:
+            raise UserError(f"Unknown engine {name!r}; this server offers: {', '.join(self.backends)}.")
+        return self.backends[name]
+
+    # -- the script and its parameters ------------------------------------------------------
+
+    def prepare(self, request: RunRequest) -> tuple[Backend, Script, Bindings]:
+        """Parse the SQL and type the parameters; raise UserError before anything runs."""
+        backend = self.backend(request.engine)
+        limits = self.settings.limits
+        script = parse_script(request.sql, backend.name, backend.split, max_bytes=limits.max_sql_bytes)  # type: ignore[arg-type]
+        if request.grid is not None:
+            bindings = self._grid_bindings(script, request.grid)
+        else:
+            bindings = bindings_from_json(
+                request.params, max_rows=limits.max_grid_rows, max_value_bytes=limits.max_value_bytes
+            )
+            _check_names(script, bindings)
+        return backend, script, bindings
+
+    def _grid_bindings(self, script: Script, grid: ParameterGrid) -> Bindings:
+        limits = self.settings.limits
+        if len(grid.rows) > limits.max_grid_rows:
+            raise GridError(
+                f"The grid has {len(grid.rows):,} rows; at most {limits.max_grid_rows:,} can run at once."
+            )
+        missing = tuple(n for n in script.parameters if n not in grid.columns)
+        if missing:
+            names = ", ".join(f":{n}" for n in missing)
+            raise MissingValues(f"The SQL needs values for {names}: fill in the grid and run again.", missing)
+        unused = [n for n in grid.columns if n not in script.parameters]
+        if unused:
+            names = ", ".join(f":{n}" for n in unused)
+            raise GridError(
+                f"The grid has columns the SQL does not use: {names}. Remove them or use them in the SQL."
+            )
+        return grid.typed(max_value_bytes=limits.max_value_bytes)
+
+    # -- the contract -----------------------------------------------------------------------
+
+    def run(self, visitor: str, request: RunRequest) -> Outcome:
+        """Run in one transaction and roll back: a result, or a preview with a commit token."""
+        try:
+            backend, script, bindings = self.prepare(request)
+            self._ready_sandbox(visitor, backend)
+            with backend.session(visitor) as session:
+                try:
+                    result = run_statements(
+                        session, script, bindings, backend, max_rows=self.settings.limits.max_rows
+                    )
+                finally:
+                    session.rollback()
+        except UserError as e:
+            self._log(
+                RunRecord(
+                    visitor,
+                    request.engine or self.default_engine,
+                    "run",
+                    _error_outcome(e),
+                    request.sql,
+                    error=e.message,
+                )
+            )
+            raise
+        token = None
+        if result.wrote:
+            token = self.store.create_pending_write(
+                visitor, backend.name, request.to_json() | {"engine": backend.name}, result.counts
+            )
+        outcome = Outcome("preview" if token else "ok", backend.name, result, token, len(bindings.rows))
+        self._log_outcome(visitor, "run", request.sql, outcome)
+        return outcome
+
+    def commit(self, visitor: str, token: str) -> Outcome:
+        """Run the previewed write again; commit only if every count matches the preview."""
+        pending = self.store.claim_pending_write(visitor, token, outcome="committing")
+        request = RunRequest.from_json(pending.request)
+        try:
+            backend, script, bindings = self.prepare(request)
+            self._ready_sandbox(visitor, backend)
+            with backend.session(visitor) as session:
+                try:
+                    result = run_statements(
+                        session, script, bindings, backend, max_rows=self.settings.limits.max_rows
+                    )
+                    if result.counts == pending.counts:
+                        backend.check_before_commit(session, visitor)
+                        session.commit()
+                        self.store.set_outcome(token, "committed")
+                        outcome = Outcome("committed", backend.name, result, None, len(bindings.rows))
+                        self._log_outcome(visitor, "commit", request.sql, outcome)
+                        return outcome
+                finally:
+                    session.rollback()
+        except UserError as e:
+            self.store.set_outcome(token, "failed")
+            self._log(
+                RunRecord(visitor, pending.engine, "commit", _error_outcome(e), request.sql, error=e.message)
+            )
+            raise
+        # The data changed since the preview: show the new preview, with a new token.
+        new_token = self.store.create_pending_write(visitor, backend.name, pending.request, result.counts)
+        self.store.set_outcome(token, "conflict")
+        outcome = Outcome(
+            "conflict",
+            backend.name,
+            result,
+            new_token,
+            len(bindings.rows),
+            notes=(
+                f"Nothing was committed: the data changed since the preview "
+                f"(it counted {sum(pending.counts)} rows, now {result.rowcount}). Check the new preview.",
+            ),
+        )
+        self._log_outcome(visitor, "commit", request.sql, outcome)
+        return outcome
+
+    def discard(self, visitor: str, token: str) -> None:
+        """Forget a preview: its token can no longer commit."""
+        pending = self.store.claim_pending_write(visitor, token, outcome="discarded")
+        self._log(RunRecord(visitor, pending.engine, "discard", "discarded"))
+
+    def reset(self, visitor: str, engine: str | None = None) -> str:
+        """Restore the visitor's sandbox to the sample data."""
+        backend = self.backend(engine)
+        self._ready_sandbox(visitor, backend)
+        backend.reset_sandbox(visitor)
+        self._log(RunRecord(visitor, backend.name, "reset", "reset"))
+        return backend.name
+
+    def schema(self, visitor: str, engine: str | None = None) -> list[Table]:
+        """The tables and columns of the visitor's sandbox (created on first use)."""
+        backend = self.backend(engine)
+        self._ready_sandbox(visitor, backend)
+        return backend.schema(visitor)
+
+    # -- sandboxes --------------------------------------------------------------------------
+
+    def _ready_sandbox(self, visitor: str, backend: Backend) -> None:
+        self.sweep_idle_sandboxes()
+        if not self.store.is_registered(visitor, backend.name):
+            if self.store.sandbox_count(backend.name) >= self.settings.max_sandboxes:
+                raise CapacityReached(
+                    "The server holds as many sandboxes as it is configured for; try again later or ask your teacher."
+                )
+        backend.ensure_sandbox(visitor)
+        self.store.touch_sandbox(visitor, backend.name)
+
+    def sweep_idle_sandboxes(self, *, force: bool = False) -> list[tuple[str, str]]:
+        """Drop sandboxes idle for longer than the TTL; at most once a minute across all processes."""
+        if not force and not self.store.claim_sweep("idle-sandboxes", SWEEP_EVERY_SECONDS):
+            return []
+        dropped = []
+        idle_since = time.time() - self.settings.sandbox_ttl_seconds
+        for name, backend in self.backends.items():
+            for visitor in self.store.idle_sandboxes(name, idle_since):
+                backend.drop_sandbox(visitor)
+                self.store.forget_sandbox(visitor, name)
+                dropped.append((visitor, name))
+        self.store.forget_old_pending_writes()
+        return dropped
+
+    # -- observability ----------------------------------------------------------------------
+
+    def _log_outcome(self, visitor: str, action: str, sql: str, outcome: Outcome) -> None:
+        self._log(
+            RunRecord(
+                visitor,
+                outcome.engine,
+                action,
+                outcome.status,
+                sql,
+                parameter_rows=outcome.parameter_rows,
+                rowcount=outcome.run.rowcount,
+                elapsed_ms=round(outcome.run.elapsed_ms, 3),
+            )
+        )
+
+    def _log(self, record: RunRecord) -> None:
+        log.info(
+            "run %s",
+            {k: v for k, v in asdict(record).items() if k != "sql"} | {"sql": (record.sql or "")[:200]},
+        )
+        self.store.log_run(record)
+
+
+def _error_outcome(error: UserError) -> str:
+    return "refused" if error.status == 403 else "error"
+
+
+def _check_names(script: Script, bindings: Bindings) -> None:
+    """Every parameter has a value in every row, and no row names a parameter the SQL lacks."""
+    expected = set(script.parameters)
+    for r, row in enumerate(bindings.rows, start=1):
+        missing = [n for n in script.parameters if n not in row]
+        extra = [n for n in row if n not in expected]
+        if extra:
+            known = ", ".join(f":{n}" for n in script.parameters) or "none"
+            raise GridError(
+                f"Parameter row {r} names {', '.join(':' + n for n in extra)}, which the SQL does not use "
+                f"(its parameters: {known})."
+            )
+        if missing:
+            raise GridError(f"Parameter row {r} has no value for {', '.join(':' + n for n in missing)}.")

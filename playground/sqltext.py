@@ -1,0 +1,215 @@
+"""SQL text as the playground sees it: tokens, `:name` parameters, and the escaped `text()` clause.
+
+SQLAlchemy's `text()` treats every `:word` as a parameter, including inside string literals,
+quoted identifiers and comments (`SELECT 'a :b' -- :c` would bind `b` and `c`), and it does not
+take `:x::int` for a parameter followed by a cast. So we scan the SQL ourselves, escape every
+colon that is not one of our parameters (`\\:`), and read the names back from the compiled
+`TextClause`, so that the grid and the binding can never disagree.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import TextClause, text
+
+from .errors import UserError
+
+Dialect = Literal["sqlite", "postgresql"]
+
+# What a token is: code, a literal or quoted name, a comment, one of our parameters, or a
+# placeholder of the driver's own kind that we do not support.
+Kind = Literal["code", "string", "identifier", "comment", "param", "native_param"]
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: Kind
+    text: str
+    start: int
+
+
+_WORD = re.compile(r"\w+")
+# PostgreSQL dollar quoting: $$...$$ or $tag$...$tag$; a tag never starts with a digit ($1 is a parameter).
+_DOLLAR_TAG = re.compile(r"\$(?:[^\W\d]\w*)?\$")
+
+
+def tokenize(sql: str, dialect: Dialect) -> list[Token]:
+    """Split SQL into tokens; an unterminated literal or comment runs to the end of the text."""
+    tokens: list[Token] = []
+    code_start = 0
+    i = 0
+    n = len(sql)
+
+    def flush_code(upto: int) -> None:
+        if upto > code_start:
+            tokens.append(Token("code", sql[code_start:upto], code_start))
+
+    while i < n:
+        c = sql[i]
+        end: int | None = None
+        kind: Kind | None = None
+        if c == "'" or (
+            dialect == "postgresql"
+            and c in "eE"
+            and sql.startswith("'", i + 1)
+            and not _is_word_before(sql, i)
+        ):
+            backslashes = c in "eE"
+            quote = i + 1 if backslashes else i
+            end = _quoted_end(sql, quote, "'", backslashes=backslashes)
+            kind = "string"
+        elif c == '"':
+            end = _quoted_end(sql, i, '"')
+            kind = "identifier"
+        elif c == "`" and dialect == "sqlite":
+            end = _quoted_end(sql, i, "`")
+            kind = "identifier"
+        elif c == "[" and dialect == "sqlite":
+            close = sql.find("]", i + 1)
+            end = n if close < 0 else close + 1
+            kind = "identifier"
+        elif sql.startswith("--", i):
+            close = sql.find("\n", i)
+            end = n if close < 0 else close
+            kind = "comment"
+        elif sql.startswith("/*", i):
+            end = _block_comment_end(sql, i, nested=dialect == "postgresql")
+            kind = "comment"
+        elif (
+            c == "$"
+            and dialect == "postgresql"
+            and (m := _DOLLAR_TAG.match(sql, i))
+            and not _is_word_before(sql, i)
+        ):
+            tag = m.group(0)
+            close = sql.find(tag, m.end())
+            end = n if close < 0 else close + len(tag)
+            kind = "string"
+        elif (
+            c == ":"
+            and not sql.startswith("::", i)
+            and (i == 0 or sql[i - 1] not in ":\\")
+            and not _is_word_before(sql, i)
+        ):
+            m = _WORD.match(sql, i + 1)
+            if m:
+                end = m.end()
+                kind = "param"
+        elif dialect == "sqlite" and c in "?@$" and not _is_word_before(sql, i):
+            m = _WORD.match(sql, i + 1)
+            if c == "?" or m:
+                end = m.end() if m else i + 1
+                kind = "native_param"
+        elif c == "$" and dialect == "postgresql" and not _is_word_before(sql, i):
+            m = re.compile(r"\d+").match(sql, i + 1)
+            if m:
+                end = m.end()
+                kind = "native_param"
+        if kind is None or end is None:
+            i += 2 if sql.startswith("::", i) else 1
+            continue
+        flush_code(i)
+        tokens.append(Token(kind, sql[i:end], i))
+        i = code_start = end
+    flush_code(n)
+    return tokens
+
+
+def _is_word_before(sql: str, i: int) -> bool:
+    return i > 0 and (sql[i - 1].isalnum() or sql[i - 1] in "_$")
+
+
+def _quoted_end(sql: str, i: int, quote: str, *, backslashes: bool = False) -> int:
+    """Index just past the closing quote that matches sql[i]; doubled quotes stay inside."""
+    j = i + 1
+    n = len(sql)
+    while j < n:
+        ch = sql[j]
+        if backslashes and ch == "\\":
+            j += 2
+            continue
+        if ch == quote:
+            if j + 1 < n and sql[j + 1] == quote:
+                j += 2
+                continue
+            return j + 1
+        j += 1
+    return n
+
+
+def _block_comment_end(sql: str, i: int, *, nested: bool) -> int:
+    depth = 0
+    j = i
+    n = len(sql)
+    while j < n:
+        if sql.startswith("/*", j):
+            depth = depth + 1 if nested or depth == 0 else depth
+            j += 2
+        elif sql.startswith("*/", j):
+            depth -= 1
+            j += 2
+            if depth == 0:
+                return j
+        else:
+            j += 1
+    return n
+
+
+def parameter_names(tokens: list[Token]) -> list[str]:
+    """The `:name` parameters in order of first appearance."""
+    seen: dict[str, None] = {}
+    for token in tokens:
+        if token.kind == "param":
+            seen.setdefault(token.text[1:], None)
+    return list(seen)
+
+
+def escaped_for_text(tokens: list[Token]) -> str:
+    """The SQL with every colon that is not one of our parameters escaped for `text()`."""
+    parts = []
+    for token in tokens:
+        parts.append(token.text if token.kind == "param" else token.text.replace(":", "\\:"))
+    return "".join(parts)
+
+
+def text_clause(tokens: list[Token]) -> TextClause:
+    """A `text()` clause whose bind parameters are exactly our `:name` tokens."""
+    return text(escaped_for_text(tokens))
+
+
+def clause_parameter_names(clause: TextClause) -> list[str]:
+    """The bind parameter names as SQLAlchemy itself compiled them."""
+    return list(clause.compile().params)
+
+
+def first_keyword(sql: str, dialect: Dialect) -> str:
+    """The statement's first word outside comments, upper-cased (for messages), or ''."""
+    for token in tokenize(sql, dialect):
+        if token.kind == "code":
+            m = re.search(r"[^\W\d]\w*", token.text)
+            if m:
+                return m.group(0).upper()
+            if token.text.strip():
+                return ""
+        elif token.kind not in ("comment",):
+            return ""
+    return ""
+
+
+def is_blank(tokens: list[Token]) -> bool:
+    """True when the statement is only white space, comments and semicolons."""
+    return all(t.kind == "comment" or (t.kind == "code" and not t.text.strip(" \t\r\n;")) for t in tokens)
+
+
+def refuse_native_placeholders(tokens: list[Token], dialect: Dialect, statement: int) -> None:
+    """Placeholders of the driver's own kind would not line up with the grid: ask for :name."""
+    for token in tokens:
+        if token.kind == "native_param":
+            raise UserError(
+                f"Statement {statement}: {token.text!r} is a placeholder of {dialect}'s own; "
+                "write parameters as :name so that they appear in the grid.",
+                statement=statement,
+            )

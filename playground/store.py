@@ -1,0 +1,302 @@
+"""The playground's own bookkeeping: pending writes (commit tokens), the sandbox registry, the run log.
+
+It lives in a database, never in a process's memory, so that several worker processes (and
+several servers sharing PLAYGROUND_DATABASE_URL) behave as one: a preview made by one process can
+be committed by another, and a replayed commit is refused by all of them.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+from .errors import TokenSpent, TokenUnknown
+
+metadata = MetaData()
+
+pending_writes = Table(
+    "playground_pending_writes",
+    metadata,
+    Column("token", String(64), primary_key=True),
+    Column("visitor", String(64), nullable=False, index=True),
+    Column("engine", String(20), nullable=False),
+    Column("request", Text, nullable=False),  # the SQL and the parameters, as the user sent them
+    Column("counts", Text, nullable=False),  # per-statement row counts the preview showed
+    Column("created_at", Float, nullable=False),
+    Column("used_at", Float),
+    Column("outcome", String(20)),  # committed, conflict, discarded, failed
+)
+
+sandboxes = Table(
+    "playground_sandboxes",
+    metadata,
+    Column("visitor", String(64), primary_key=True),
+    Column("engine", String(20), primary_key=True),
+    Column("created_at", Float, nullable=False),
+    Column("last_used_at", Float, nullable=False, index=True),
+)
+
+runs = Table(
+    "playground_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False, index=True),
+    Column("visitor", String(64), nullable=False),
+    Column("engine", String(20), nullable=False),
+    Column("action", String(20), nullable=False),  # run, commit, discard, reset
+    Column("sql", Text),
+    Column("parameter_rows", Integer),
+    Column("outcome", String(20), nullable=False),  # result, preview, committed, conflict, error, refused
+    Column("rowcount", Integer),
+    Column("elapsed_ms", Float),
+    Column("error", Text),
+)
+
+housekeeping = Table(
+    "playground_housekeeping",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("at", Float, nullable=False),
+)
+
+# A preview can be committed for this long; after that it must be run again.
+PENDING_WRITE_TTL = 3600.0
+_LOGGED_SQL_CHARS = 4000
+
+
+@dataclass(frozen=True)
+class PendingWrite:
+    """A previewed write waiting for Commit or Discard."""
+
+    token: str
+    visitor: str
+    engine: str
+    request: dict[str, Any]
+    counts: list[int]
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    visitor: str
+    engine: str
+    action: str
+    outcome: str
+    sql: str | None = None
+    parameter_rows: int | None = None
+    rowcount: int | None = None
+    elapsed_ms: float | None = None
+    error: str | None = None
+
+
+class Store:
+    """Bookkeeping on the administrative database (PostgreSQL) or a SQLite file in the data folder."""
+
+    def __init__(self, url: str) -> None:
+        self.engine: Engine = create_engine(url, pool_pre_ping=True)
+        if self.engine.dialect.name == "sqlite":
+
+            @event.listens_for(self.engine, "connect")
+            def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+                dbapi_connection.execute("PRAGMA journal_mode = WAL")
+                dbapi_connection.execute("PRAGMA busy_timeout = 10000")
+
+        self._create_tables()
+
+    def _create_tables(self) -> None:
+        # Several workers start at once: a lost race to create a table is not an error.
+        for _ in range(5):
+            try:
+                metadata.create_all(self.engine)
+                return
+            except (IntegrityError, OperationalError, ProgrammingError):
+                time.sleep(0.2)
+        metadata.create_all(self.engine)
+
+    # -- pending writes ---------------------------------------------------------------------
+
+    def create_pending_write(
+        self, visitor: str, engine: str, request: dict[str, Any], counts: list[int]
+    ) -> str:
+        token = secrets.token_urlsafe(24)
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(pending_writes).values(
+                    token=token,
+                    visitor=visitor,
+                    engine=engine,
+                    request=json.dumps(request),
+                    counts=json.dumps(counts),
+                    created_at=time.time(),
+                )
+            )
+        return token
+
+    def claim_pending_write(self, visitor: str, token: str, outcome: str) -> PendingWrite:
+        """Mark the write as used, once: a second claim of the same token (a replay) fails."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            claimed = conn.execute(
+                update(pending_writes)
+                .where(
+                    pending_writes.c.token == token,
+                    pending_writes.c.visitor == visitor,
+                    pending_writes.c.used_at.is_(None),
+                    pending_writes.c.created_at > now - PENDING_WRITE_TTL,
+                )
+                .values(used_at=now, outcome=outcome)
+            ).rowcount
+            row = conn.execute(
+                select(pending_writes).where(
+                    pending_writes.c.token == token, pending_writes.c.visitor == visitor
+                )
+            ).one_or_none()
+        if row is None:
+            raise TokenUnknown("There is no such preview to commit or discard; run the SQL again.")
+        if claimed != 1:
+            if row.used_at is None:
+                raise TokenSpent("This preview has expired; run the SQL again to see a fresh one.")
+            done = {"discarded": "discarded"}.get(row.outcome or "", "already committed or replaced")
+            raise TokenSpent(f"This preview was {done}; nothing was applied again.")
+        return PendingWrite(
+            row.token, row.visitor, row.engine, json.loads(row.request), json.loads(row.counts)
+        )
+
+    def set_outcome(self, token: str, outcome: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(pending_writes).where(pending_writes.c.token == token).values(outcome=outcome)
+            )
+
+    # -- sandbox registry -------------------------------------------------------------------
+
+    def touch_sandbox(self, visitor: str, engine: str) -> None:
+        """Record a sandbox as used now (registering it if new)."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            updated = conn.execute(
+                update(sandboxes)
+                .where(sandboxes.c.visitor == visitor, sandboxes.c.engine == engine)
+                .values(last_used_at=now)
+            ).rowcount
+            if not updated:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(
+                            insert(sandboxes).values(
+                                visitor=visitor, engine=engine, created_at=now, last_used_at=now
+                            )
+                        )
+                except IntegrityError:
+                    pass  # another request registered it a moment ago
+
+    def is_registered(self, visitor: str, engine: str) -> bool:
+        with self.engine.connect() as conn:
+            return (
+                conn.execute(
+                    select(sandboxes.c.visitor).where(
+                        sandboxes.c.visitor == visitor, sandboxes.c.engine == engine
+                    )
+                ).first()
+                is not None
+            )
+
+    def sandbox_count(self, engine: str) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(func.count()).select_from(sandboxes).where(sandboxes.c.engine == engine)
+            ).scalar_one()
+
+    def idle_sandboxes(self, engine: str, idle_since: float) -> list[str]:
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    select(sandboxes.c.visitor).where(
+                        sandboxes.c.engine == engine, sandboxes.c.last_used_at < idle_since
+                    )
+                ).scalars()
+            )
+
+    def forget_sandbox(self, visitor: str, engine: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                delete(sandboxes).where(sandboxes.c.visitor == visitor, sandboxes.c.engine == engine)
+            )
+            conn.execute(
+                delete(pending_writes).where(
+                    pending_writes.c.visitor == visitor, pending_writes.c.engine == engine
+                )
+            )
+
+    def claim_sweep(self, name: str, every_seconds: float) -> bool:
+        """True for exactly one caller per interval, across all processes sharing the store."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            if conn.execute(
+                update(housekeeping)
+                .where(housekeeping.c.name == name, housekeeping.c.at < now - every_seconds)
+                .values(at=now)
+            ).rowcount:
+                return True
+            try:
+                with conn.begin_nested():
+                    conn.execute(insert(housekeeping).values(name=name, at=now))
+                return True
+            except IntegrityError:
+                return False
+
+    def forget_old_pending_writes(self) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                delete(pending_writes).where(
+                    pending_writes.c.created_at < time.time() - 2 * PENDING_WRITE_TTL
+                )
+            )
+
+    # -- the run log ------------------------------------------------------------------------
+
+    def log_run(self, record: RunRecord) -> None:
+        sql = record.sql[:_LOGGED_SQL_CHARS] if record.sql else record.sql
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(runs).values(
+                    at=time.time(),
+                    visitor=record.visitor,
+                    engine=record.engine,
+                    action=record.action,
+                    sql=sql,
+                    parameter_rows=record.parameter_rows,
+                    outcome=record.outcome,
+                    rowcount=record.rowcount,
+                    elapsed_ms=record.elapsed_ms,
+                    error=record.error,
+                )
+            )
+
+    def recent_runs(self, limit: int = 50, visitor: str | None = None) -> list[dict[str, Any]]:
+        query = select(runs).order_by(runs.c.id.desc()).limit(limit)
+        if visitor:
+            query = query.where(runs.c.visitor == visitor)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
