@@ -1,0 +1,56 @@
+"""SQL Playground: SQL and a parameter grid, run through a SQLAlchemy Session on a private sandbox."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Flask
+from flask_wtf import CSRFProtect
+
+from .config import Settings
+from .service import Playground
+from .wiring import build_playground
+
+csrf = CSRFProtect()
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def _asset_folder(name: str) -> str:
+    """templates/ and static/ sit at the top of a checkout and inside the package once installed."""
+    installed = _PACKAGE / name
+    return str(installed if installed.is_dir() else _PACKAGE.parent / name)
+
+
+def create_app(settings: Settings | None = None, playground: Playground | None = None) -> Flask:
+    """The app factory: settings from the environment unless given, one service behind every view."""
+    settings = settings or Settings.from_env()
+    app = Flask(__name__, template_folder=_asset_folder("templates"), static_folder=_asset_folder("static"))
+    app.config.update(
+        SECRET_KEY=settings.resolved_secret_key(),
+        # Forms and the API carry a CSRF token bound to the session; no time limit, so that a page
+        # left open during a lesson still works.
+        WTF_CSRF_TIME_LIMIT=None,
+        WTF_CSRF_HEADERS=["X-CSRFToken", "X-CSRF-Token"],
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_HTTPONLY=True,
+        PERMANENT_SESSION_LIFETIME=settings.sandbox_ttl_seconds,
+        # A grid of 1,000 rows has thousands of fields; the size of the body is what we bound.
+        MAX_CONTENT_LENGTH=settings.limits.max_sql_bytes * 2 + settings.limits.max_value_bytes * 4 + 1_000_000,
+        MAX_FORM_PARTS=100_000,
+        MAX_FORM_MEMORY_SIZE=settings.limits.max_value_bytes * 4 + settings.limits.max_sql_bytes * 2,
+    )
+    app.extensions["playground"] = playground or build_playground(settings)
+    app.extensions["playground.settings"] = settings
+    csrf.init_app(app)
+    logging.getLogger("playground").setLevel(logging.INFO)
+
+    from .web import api, errors, views
+    from .web.present import register_filters
+
+    app.register_blueprint(views.bp)
+    app.register_blueprint(api.bp)
+    errors.register(app)
+    register_filters(app)
+    return app

@@ -81,6 +81,7 @@ class Outcome:
     token: str | None = None
     parameter_rows: int = 1
     notes: tuple[str, ...] = field(default=())
+    request: RunRequest | None = None
 
 
 class Playground:
@@ -169,7 +170,7 @@ class Playground:
             token = self.store.create_pending_write(
                 visitor, backend.name, request.to_json() | {"engine": backend.name}, result.counts
             )
-        outcome = Outcome("preview" if token else "ok", backend.name, result, token, len(bindings.rows))
+        outcome = Outcome("preview" if token else "ok", backend.name, result, token, len(bindings.rows), request=request)
         self._log_outcome(visitor, "run", request.sql, outcome)
         return outcome
 
@@ -189,7 +190,7 @@ class Playground:
                         backend.check_before_commit(session, visitor)
                         session.commit()
                         self.store.set_outcome(token, "committed")
-                        outcome = Outcome("committed", backend.name, result, None, len(bindings.rows))
+                        outcome = Outcome("committed", backend.name, result, None, len(bindings.rows), request=request)
                         self._log_outcome(visitor, "commit", request.sql, outcome)
                         return outcome
                 finally:
@@ -213,14 +214,21 @@ class Playground:
                 f"Nothing was committed: the data changed since the preview "
                 f"(it counted {sum(pending.counts)} rows, now {result.rowcount}). Check the new preview.",
             ),
+            request=request,
         )
         self._log_outcome(visitor, "commit", request.sql, outcome)
         return outcome
 
-    def discard(self, visitor: str, token: str) -> None:
-        """Forget a preview: its token can no longer commit."""
+    def discard(self, visitor: str, token: str) -> RunRequest:
+        """Forget a preview: its token can no longer commit. Returns what had been previewed."""
         pending = self.store.claim_pending_write(visitor, token, outcome="discarded")
         self._log(RunRecord(visitor, pending.engine, "discard", "discarded"))
+        return RunRequest.from_json(pending.request)
+
+    def parameters_of(self, sql: str, engine: str | None) -> tuple[str, ...]:
+        """The grid's columns for this SQL, without running anything."""
+        backend = self.backend(engine)
+        return parse_script(sql, backend.name, backend.split, max_bytes=self.settings.limits.max_sql_bytes).parameters  # type: ignore[arg-type]
 
     def reset(self, visitor: str, engine: str | None = None) -> str:
         """Restore the visitor's sandbox to the sample data."""

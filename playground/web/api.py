@@ -1,0 +1,99 @@
+"""The JSON API: the same service and rules as the pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+from flask.typing import ResponseReturnValue
+from flask_wtf.csrf import generate_csrf
+
+from ..errors import UserError
+from ..service import RunRequest
+from .present import outcome_json, schema_json
+from .visitor import playground, visitor_id
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+class BadRequest(UserError):
+    """The request body is not what the endpoint takes."""
+
+
+def _body() -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    if data is None:
+        raise BadRequest("The request body must be JSON (Content-Type: application/json).")
+    if not isinstance(data, dict):
+        raise BadRequest("The request body must be a JSON object.")
+    return data
+
+
+def _text_field(data: dict[str, Any], name: str, *, required: bool = True) -> str | None:
+    value = data.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str):
+        raise BadRequest(f'"{name}" must be a string.')
+    return value
+
+
+@bp.get("/session")
+def session_info() -> ResponseReturnValue:
+    """A CSRF token for API clients, the engines on offer and the limits."""
+    service = playground()
+    limits = service.settings.limits
+    return jsonify(
+        csrf_token=generate_csrf(),
+        engines=service.engines,
+        default_engine=service.default_engine,
+        limits={
+            "max_rows": limits.max_rows,
+            "time_limit_ms": limits.time_limit_ms,
+            "max_sql_bytes": limits.max_sql_bytes,
+            "max_grid_rows": limits.max_grid_rows,
+        },
+    )
+
+
+@bp.post("/run")
+def run() -> ResponseReturnValue:
+    """Run SQL with parameters: a result (status ok) or a preview with a commit token."""
+    data = _body()
+    run_request = RunRequest(
+        sql=_text_field(data, "sql") or "",
+        engine=_text_field(data, "engine", required=False),
+        params=data.get("params"),
+    )
+    return jsonify(outcome_json(playground().run(visitor_id(), run_request)))
+
+
+@bp.post("/commit")
+def commit() -> ResponseReturnValue:
+    """Commit a preview once; 409 with the new preview if the counts changed."""
+    outcome = playground().commit(visitor_id(), _text_field(_body(), "token") or "")
+    body = outcome_json(outcome)
+    return jsonify(body), 409 if outcome.status == "conflict" else 200
+
+
+@bp.post("/discard")
+def discard() -> ResponseReturnValue:
+    """Forget a preview."""
+    playground().discard(visitor_id(), _text_field(_body(), "token") or "")
+    return jsonify(status="discarded")
+
+
+@bp.post("/reset")
+def reset() -> ResponseReturnValue:
+    """Restore the sample data."""
+    data = request.get_json(silent=True) or {}
+    engine = data.get("engine") if isinstance(data, dict) else None
+    name = playground().reset(visitor_id(), engine if isinstance(engine, str) else None)
+    return jsonify(status="reset", engine=name)
+
+
+@bp.get("/schema")
+def schema() -> ResponseReturnValue:
+    """The tables and columns of the visitor's sandbox."""
+    tables = playground().schema(visitor_id(), request.args.get("engine") or None)
+    return jsonify(schema_json(tables))

@@ -1,0 +1,44 @@
+"""Error pages and JSON errors: a user's mistake is a 4xx with a clear message, never a 500."""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify, render_template, request
+from flask.typing import ResponseReturnValue
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from ..errors import UserError
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def _error(message: str, status: int, **extra: object) -> ResponseReturnValue:
+    if _wants_json():
+        return jsonify(status="error", error={"message": message, **extra}), status
+    return render_template("error.html", message=message, status=status), status
+
+
+def register(app: Flask) -> None:
+    """Install the handlers on the app."""
+
+    @app.errorhandler(UserError)
+    def _user_error(e: UserError) -> ResponseReturnValue:
+        extra = {"statement": e.statement} if e.statement is not None else {}
+        return _error(e.message, e.status, **extra)
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(e: CSRFError) -> ResponseReturnValue:
+        return _error(
+            f"The form's security token is missing or stale ({e.description}). Reload the page and try again.", 400
+        )
+
+    @app.errorhandler(HTTPException)
+    def _http_error(e: HTTPException) -> ResponseReturnValue:
+        messages = {
+            413: "The request is too large for this server.",
+            404: "There is nothing at this address.",
+            405: "This address does not take that method.",
+        }
+        return _error(messages.get(e.code or 0, e.description or e.name), e.code or 400)

@@ -1,0 +1,210 @@
+"""The pages: the editor with its parameter grid, and the Run / Commit / Discard / Reset forms."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from werkzeug import Response
+
+from ..errors import UserError
+from ..grid import COLUMN_TYPES, GridError, ParameterGrid
+from ..service import MissingValues, Outcome, RunRequest
+from .visitor import playground, visitor_id
+
+bp = Blueprint("views", __name__)
+
+# The lessons, offered in the Examples menu exactly as they are written there.
+# Each is (title, SQL, {parameter: [value of row 1, value of row 2, ...]}).
+EXAMPLES: tuple[tuple[str, str, dict[str, list[str]]], ...] = (
+    ("Lesson 1: read the users", 'select * from "Users"', {}),
+    (
+        "Lesson 1: insert a user",
+        'INSERT INTO "Users" ("Name", "Age") VALUES(:Name, :Age)',
+        {"Name": ["Петр"], "Age": ["20"]},
+    ),
+    ("Lesson 2: SELECT with :y", "SELECT x, y FROM some_table WHERE y > :y ORDER BY x, y", {"y": ["6"]}),
+    ("Lesson 2: UPDATE, two rows (executemany)", "UPDATE some_table SET y=:y WHERE x=:x", {"x": ["9", "13"], "y": ["11", "15"]}),
+)
+
+
+@dataclass
+class EditorState:
+    """Everything the editor page shows; templates only display it."""
+
+    sql: str = ""
+    engine: str = ""
+    grid: ParameterGrid = field(default_factory=ParameterGrid)
+    outcome: Outcome | None = None
+    error: str | None = None
+    notice: str | None = None
+
+
+@bp.get("/")
+def editor() -> str:
+    """The editor; query arguments may pre-fill it (sql, engine, p.NAME once per row), but a GET never runs SQL."""
+    sql = request.args.get("sql", "")
+    engine = request.args.get("engine") or playground().default_engine
+    grid = ParameterGrid()
+    if sql:
+        try:
+            names = playground().parameters_of(sql, engine)
+        except UserError:
+            names = ()
+        columns = [request.args.getlist(f"p.{name}")[: playground().settings.limits.max_grid_rows] for name in names]
+        height = max((len(c) for c in columns), default=1) or 1
+        rows = tuple(tuple(c[r] if r < len(c) else "" for c in columns) for r in range(height))
+        grid = ParameterGrid(names, ("auto",) * len(names), rows)
+    return _render(EditorState(sql=sql, engine=engine, grid=grid))
+
+
+@bp.post("/run")
+def run() -> tuple[str, int]:
+    """Run the SQL with the grid (or only rearrange the grid, for the buttons that do that)."""
+    state = EditorState(sql=request.form.get("sql", ""), engine=request.form.get("engine") or playground().default_engine)
+    try:
+        state.grid = grid_from_form(request.form, max_rows=playground().settings.limits.max_grid_rows)
+    except GridError as e:
+        state.error = e.message
+        return _render(state), e.status
+    action = request.form.get("action", "run")
+    if action != "run":
+        return _rearranged(state, action)
+    try:
+        state.outcome = playground().run(visitor_id(), RunRequest(state.sql, state.engine, grid=state.grid))
+    except MissingValues as e:
+        state.grid = state.grid.with_columns(_parameters_or(state, state.grid.columns))
+        state.error = e.message
+        return _render(state), e.status
+    except GridError as e:
+        state.grid = state.grid.with_columns(_parameters_or(state, state.grid.columns))
+        state.error = e.message
+        return _render(state), e.status
+    except UserError as e:
+        state.error = e.message
+        return _render(state), e.status
+    return _render(state), 200
+
+
+@bp.post("/commit")
+def commit() -> tuple[str, int]:
+    """Commit a previewed write (once); a changed count shows the new preview instead."""
+    try:
+        outcome = playground().commit(visitor_id(), request.form.get("token", ""))
+    except UserError as e:
+        return _render(_state_from_form(error=e.message)), e.status
+    state = _state_from_request(outcome.request, outcome=outcome)
+    return _render(state), 409 if outcome.status == "conflict" else 200
+
+
+@bp.post("/discard")
+def discard() -> tuple[str, int]:
+    """Forget a preview; the editor keeps the SQL and the grid."""
+    try:
+        previewed = playground().discard(visitor_id(), request.form.get("token", ""))
+    except UserError as e:
+        return _render(_state_from_form(error=e.message)), e.status
+    return _render(_state_from_request(previewed, notice="Discarded: nothing was changed.")), 200
+
+
+@bp.post("/reset")
+def reset() -> Response:
+    """Restore the sample data in the visitor's sandbox."""
+    engine = playground().reset(visitor_id(), request.form.get("engine") or None)
+    flash(f"Your {playground().backend(engine).label} sandbox was reset to the sample data.")
+    return redirect(url_for("views.editor", engine=engine))
+
+
+def grid_from_form(form: Mapping[str, str], *, max_rows: int) -> ParameterGrid:
+    """The grid's fields: col-I (name), type-I, rows (count), cell-R-I (text)."""
+    names: list[str] = []
+    while f"col-{len(names)}" in form and len(names) < 1000:
+        names.append(form[f"col-{len(names)}"])
+    types = tuple(t if t in COLUMN_TYPES else "auto" for t in (form.get(f"type-{i}", "auto") for i in range(len(names))))
+    raw_rows = form.get("rows", "1")
+    try:
+        count = int(raw_rows)
+    except ValueError:
+        raise GridError(f"The grid's row count {raw_rows!r} is not a number.") from None
+    if count > max_rows:
+        raise GridError(f"The grid has {count:,} rows; at most {max_rows:,} can run at once.")
+    count = max(count, 1)
+    rows = tuple(tuple(form.get(f"cell-{r}-{i}", "") for i in range(len(names))) for r in range(count))
+    return ParameterGrid(tuple(names), types, rows)
+
+
+def _rearranged(state: EditorState, action: str) -> tuple[str, int]:
+    """Add or remove a row, or make the columns follow the SQL, without running anything."""
+    grid = state.grid
+    if action == "add_row":
+        if len(grid.rows) >= playground().settings.limits.max_grid_rows:
+            state.error = "The grid already has as many rows as can run at once."
+        else:
+            grid = replace(grid, rows=grid.rows + (("",) * len(grid.columns),))
+    elif action.startswith("remove_row:"):
+        index = action.partition(":")[2]
+        if index.isdigit() and int(index) < len(grid.rows) and len(grid.rows) > 1:
+            grid = replace(grid, rows=grid.rows[: int(index)] + grid.rows[int(index) + 1 :])
+    state.grid = grid.with_columns(_parameters_or(state, grid.columns))
+    return _render(state), 400 if state.error else 200
+
+
+def _parameters_or(state: EditorState, fallback: tuple[str, ...]) -> tuple[str, ...]:
+    try:
+        return playground().parameters_of(state.sql, state.engine)
+    except UserError as e:
+        state.error = state.error or e.message
+        return fallback
+
+
+def _state_from_request(previewed: RunRequest | None, **kwargs: object) -> EditorState:
+    if previewed is None:
+        return EditorState(**kwargs)  # type: ignore[arg-type]
+    grid = previewed.grid
+    if grid is None:
+        rows = previewed.params if isinstance(previewed.params, list) else [previewed.params or {}]
+        columns = tuple(dict.fromkeys(k for row in rows if isinstance(row, dict) for k in row))
+        grid = ParameterGrid(
+            columns,
+            ("auto",) * len(columns),
+            tuple(tuple(_cell_text(row.get(c)) for c in columns) for row in rows if isinstance(row, dict)) or ((),),
+        )
+    return EditorState(sql=previewed.sql, engine=previewed.engine or "", grid=grid, **kwargs)  # type: ignore[arg-type]
+
+
+def _cell_text(value: object) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _state_from_form(**kwargs: object) -> EditorState:
+    """After a failed commit or discard: keep what the page had, when it sent it along."""
+    state = EditorState(sql=request.form.get("sql", ""), engine=request.form.get("engine", ""), **kwargs)  # type: ignore[arg-type]
+    try:
+        state.grid = grid_from_form(request.form, max_rows=playground().settings.limits.max_grid_rows)
+    except GridError:
+        pass
+    return state
+
+
+def _render(state: EditorState) -> str:
+    service = playground()
+    if state.engine not in service.engines:
+        state.engine = service.default_engine
+    try:
+        tables = service.schema(visitor_id(), state.engine)
+    except UserError:
+        tables = []
+    return render_template(
+        "editor.html",
+        state=state,
+        engines=[(name, service.backend(name).label) for name in service.engines],
+        column_types=COLUMN_TYPES,
+        tables=tables,
+        examples=EXAMPLES,
+        limits=service.settings.limits,
+    )

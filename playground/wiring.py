@@ -1,0 +1,26 @@
+"""Builds the service from settings: the bookkeeping store and one backend per engine."""
+
+from __future__ import annotations
+
+from .backends.base import Backend
+from .backends.sqlite import SqliteBackend
+from .config import Settings
+from .service import Playground
+from .store import Store
+
+
+def build_playground(settings: Settings) -> Playground:
+    """SQLite always; PostgreSQL too (and by default) when PLAYGROUND_DATABASE_URL is set."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    backends: dict[str, Backend] = {}
+    default = "sqlite"
+    if settings.database_url:
+        from .backends.postgresql import PostgresBackend
+
+        postgres = PostgresBackend(settings.database_url, settings.limits)
+        postgres.check_admin()
+        backends["postgresql"] = postgres
+        default = "postgresql"
+    backends["sqlite"] = SqliteBackend(settings.data_dir, settings.limits)
+    store_url = settings.database_url or f"sqlite:///{(settings.data_dir / 'playground.db').resolve()}"
+    return Playground(settings, Store(store_url), backends, default)
