@@ -1,0 +1,131 @@
+"""Shared fixtures: settings over a temporary data folder, the service per engine, the Flask app and client.
+
+Engine-aware tests take the `engine_name` fixture, parametrised over SQLite and PostgreSQL. The
+PostgreSQL half reads PLAYGROUND_TEST_POSTGRES_URL; without it those cases skip with a visible
+reason, except under CI=true, where an unset or unreachable PostgreSQL fails the run.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from bs4 import BeautifulSoup
+from flask import Flask
+from flask.testing import FlaskClient
+
+from playground import create_app
+from playground.backends.base import Backend
+from playground.backends.sqlite import SqliteBackend
+from playground.config import Limits, Settings
+from playground.service import Playground
+from playground.store import Store
+
+ENGINES = ["sqlite", "postgresql"]
+
+
+def postgres_url_or_skip() -> str:
+    """The test PostgreSQL URL; skip (or, under CI=true, fail) when it is missing or unreachable."""
+    url = os.environ.get("PLAYGROUND_TEST_POSTGRES_URL")
+    in_ci = os.environ.get("CI", "").lower() == "true"
+    if not url:
+        if in_ci:
+            pytest.fail("CI=true but PLAYGROUND_TEST_POSTGRES_URL is not set: the PostgreSQL half cannot be skipped")
+        pytest.skip("PLAYGROUND_TEST_POSTGRES_URL is not set: PostgreSQL cases skipped")
+    import sqlalchemy
+
+    try:
+        engine = sqlalchemy.create_engine(url)
+        with engine.connect():
+            pass
+        engine.dispose()
+    except sqlalchemy.exc.OperationalError as e:
+        message = f"PostgreSQL at PLAYGROUND_TEST_POSTGRES_URL is unreachable: {str(e.orig).strip().splitlines()[0]}"
+        if in_ci:
+            pytest.fail(message)
+        pytest.skip(message)
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    return postgres_url_or_skip()
+
+
+@pytest.fixture
+def limits() -> Limits:
+    """Small limits, so that tests reach them quickly."""
+    return Limits(max_rows=50, time_limit_ms=1000, max_sql_bytes=20_000, max_grid_rows=20)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, limits: Limits) -> Settings:
+    return Settings(data_dir=tmp_path / "data", secret_key="test-secret", limits=limits)
+
+
+@pytest.fixture(params=ENGINES)
+def engine_name(request: pytest.FixtureRequest) -> str:
+    if request.param == "postgresql":
+        request.getfixturevalue("postgres_url")
+    return str(request.param)
+
+
+def _backend(engine_name: str, settings: Settings, request: pytest.FixtureRequest) -> Backend:
+    if engine_name == "sqlite":
+        return SqliteBackend(settings.data_dir, settings.limits)
+    from playground.backends.postgresql import PostgresBackend
+
+    url = request.getfixturevalue("postgres_url")
+    return PostgresBackend(url, settings.limits, sandbox_prefix=f"t{secrets.token_hex(3)}")
+
+
+@pytest.fixture
+def playground(engine_name: str, settings: Settings, request: pytest.FixtureRequest) -> Iterator[Playground]:
+    """The service on one engine, with its bookkeeping in a SQLite file of the test's own."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    backend = _backend(engine_name, settings, request)
+    store = Store(f"sqlite:///{settings.data_dir / 'playground.db'}")
+    service = Playground(settings, store, {engine_name: backend}, engine_name)
+    yield service
+    # Drop every sandbox the test made (PostgreSQL databases and roles outlive the test otherwise).
+    for visitor in store.idle_sandboxes(engine_name, float("inf")):
+        backend.drop_sandbox(visitor)
+    close = getattr(backend, "close", None)
+    if close:
+        close()
+    store.engine.dispose()
+
+
+@pytest.fixture
+def visitor() -> str:
+    return secrets.token_hex(16)
+
+
+@pytest.fixture
+def app(settings: Settings) -> Flask:
+    """The Flask app on SQLite, with its data in the test's temporary folder."""
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def csrf_token(client: FlaskClient) -> str:
+    """The token every page carries in <meta name="csrf-token">."""
+    page = BeautifulSoup(client.get("/").data, "html.parser")
+    return str(page.select_one('meta[name="csrf-token"]')["content"])  # type: ignore[index]
+
+
+@pytest.fixture
+def token(client: FlaskClient) -> str:
+    return csrf_token(client)
+
+
+def with_limits(settings: Settings, **changes: int) -> Settings:
+    return replace(settings, limits=replace(settings.limits, **changes))
