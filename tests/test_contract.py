@@ -1,0 +1,274 @@
+"""The transaction contract, through the service with no Flask, on every engine.
+
+Result or preview is decided by the database; nothing is saved until Commit; a commit applies once
+and only if the counts still match; an error anywhere rolls everything back.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from playground.errors import CapacityReached, RefusedStatement, TimeLimitExceeded, TokenSpent, TokenUnknown, UserError
+from playground.grid import GridError, ParameterGrid
+from playground.service import MissingValues, Playground, RunRequest
+
+LESSON_1_INSERT = 'INSERT INTO "Users" ("Name", "Age") VALUES(:Name, :Age)'
+LESSON_2_SELECT = "SELECT x, y FROM some_table WHERE y > :y ORDER BY x, y"
+LESSON_2_UPDATE = "UPDATE some_table SET y=:y WHERE x=:x"
+
+SLOW_QUERY = {
+    "sqlite": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) FROM c",
+    "postgresql": "SELECT pg_sleep(3600)",
+}
+MANY_ROWS = {
+    "sqlite": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT x FROM c",
+    "postgresql": "SELECT x FROM generate_series(1, 100000000) AS x",
+}
+
+
+def run(pg: Playground, visitor: str, sql: str, params: Any = None) -> Any:
+    return pg.run(visitor, RunRequest(sql, params=params))
+
+
+def rows(pg: Playground, visitor: str, sql: str) -> list[tuple[Any, ...]]:
+    outcome = run(pg, visitor, sql)
+    assert outcome.status == "ok"
+    return [tuple(r) for r in outcome.run.statements[-1].rows]
+
+
+def users(pg: Playground, visitor: str) -> list[tuple[Any, ...]]:
+    return rows(pg, visitor, 'SELECT "Name", "Age" FROM "Users" ORDER BY "Id"')
+
+
+def test_lesson_1_insert_previews_then_commits(playground: Playground, visitor: str) -> None:
+    preview = run(playground, visitor, LESSON_1_INSERT, {"Name": "Петр", "Age": 20})
+    assert preview.status == "preview"
+    assert preview.run.rowcount == 1
+    assert preview.token
+    assert users(playground, visitor) == [("Петр", 20), ("Василий", 26)]
+
+    committed = playground.commit(visitor, preview.token)
+    assert committed.status == "committed"
+    assert committed.run.rowcount == 1
+    assert users(playground, visitor) == [("Петр", 20), ("Василий", 26), ("Петр", 20)]
+
+
+def test_lesson_2_select_and_executemany_update(playground: Playground, visitor: str) -> None:
+    result = run(playground, visitor, LESSON_2_SELECT, {"y": 6})
+    assert result.status == "ok"
+    assert result.run.statements[0].columns == ("x", "y")
+    assert [tuple(r) for r in result.run.statements[0].rows] == [(6, 8), (9, 10), (11, 12), (13, 14)]
+
+    preview = run(playground, visitor, LESSON_2_UPDATE, [{"x": 9, "y": 11}, {"x": 13, "y": 15}])
+    assert preview.status == "preview"
+    assert preview.run.rowcount == 2
+    assert preview.run.statements[0].sent.executemany
+    playground.commit(visitor, preview.token)
+    assert rows(playground, visitor, "SELECT x, y FROM some_table WHERE x IN (9, 13) ORDER BY x") == [(9, 11), (13, 15)]
+
+
+def test_what_the_driver_received_is_in_its_own_paramstyle(playground: Playground, visitor: str, engine_name: str) -> None:
+    sent = run(playground, visitor, LESSON_2_SELECT, {"y": 6}).run.statements[0].sent
+    placeholder = {"sqlite": "?", "postgresql": "%(y)s"}[engine_name]
+    assert sent.statement == f"SELECT x, y FROM some_table WHERE y > {placeholder} ORDER BY x, y"
+    assert [(v.value, v.type) for v in sent.parameter_sets[0]] == [(6, "int")]
+
+
+def test_a_grid_row_is_typed_before_binding(playground: Playground, visitor: str) -> None:
+    grid = ParameterGrid(("Name", "Age"), ("text", "integer"), (("Петр", "20"),))
+    preview = playground.run(visitor, RunRequest(LESSON_1_INSERT, grid=grid))
+    assert [(v.value, v.type) for v in preview.run.statements[0].sent.parameter_sets[0]][-1] == (20, "int")
+    playground.commit(visitor, preview.token)
+    assert users(playground, visitor)[-1] == ("Петр", 20)
+
+
+def test_a_decimal_cell_binds_on_every_engine(playground: Playground, visitor: str) -> None:
+    grid = ParameterGrid(("p",), ("auto",), (("4.5",),))
+    outcome = playground.run(visitor, RunRequest("SELECT :p * 2 AS doubled", grid=grid))
+    assert float(outcome.run.statements[0].rows[0][0]) == 9.0
+
+
+def test_previewed_create_table_leaves_no_table(playground: Playground, visitor: str) -> None:
+    preview = run(playground, visitor, "CREATE TABLE scratch (a INTEGER)")
+    assert preview.status == "preview"
+    assert "scratch" not in [t.name for t in playground.schema(visitor)]
+    playground.commit(visitor, preview.token)
+    assert "scratch" in [t.name for t in playground.schema(visitor)]
+
+
+def test_delete_returning_is_a_write_and_shows_its_rows(playground: Playground, visitor: str) -> None:
+    preview = run(playground, visitor, "DELETE FROM some_table WHERE x < :x RETURNING x, y", {"x": 3})
+    assert preview.status == "preview"
+    assert sorted(tuple(r) for r in preview.run.statements[0].rows) == [(1, 1), (2, 4)]
+    assert preview.run.rowcount == 2
+    assert len(rows(playground, visitor, "SELECT * FROM some_table")) == 6
+
+
+def test_an_update_that_matches_nothing_is_still_a_write_preview(playground: Playground, visitor: str) -> None:
+    preview = run(playground, visitor, "UPDATE some_table SET y = 0 WHERE x = -1")
+    assert preview.status in ("preview", "ok")
+    assert preview.run.rowcount == 0
+
+
+def test_statements_run_in_order_with_a_count_each(playground: Playground, visitor: str) -> None:
+    preview = run(
+        playground,
+        visitor,
+        "INSERT INTO some_table (x, y) VALUES (100, 100); UPDATE some_table SET y = y + 1 WHERE x >= 11; "
+        "SELECT count(*) AS n FROM some_table",
+    )
+    assert preview.status == "preview"
+    assert preview.run.counts == [1, 3, 1]
+    assert preview.run.statements[2].rows[0][0] == 7
+
+
+def test_an_error_in_any_statement_rolls_back_all_and_names_it(playground: Playground, visitor: str) -> None:
+    with pytest.raises(UserError, match=r"Statement 2 \(INSERT\) failed") as failure:
+        run(playground, visitor, "DELETE FROM some_table; INSERT INTO no_such_table VALUES (1)")
+    assert failure.value.statement == 2
+    assert len(rows(playground, visitor, "SELECT * FROM some_table")) == 6
+
+
+def test_transaction_control_is_refused_before_anything_runs(playground: Playground, visitor: str) -> None:
+    for sql in ("DELETE FROM some_table; COMMIT", "BEGIN; DELETE FROM some_table", "DELETE FROM some_table; ROLLBACK"):
+        with pytest.raises(RefusedStatement, match="not allowed: transaction control"):
+            run(playground, visitor, sql)
+    assert len(rows(playground, visitor, "SELECT * FROM some_table")) == 6
+
+
+def test_a_commit_applies_once(playground: Playground, visitor: str) -> None:
+    preview = run(playground, visitor, LESSON_1_INSERT, {"Name": "Анна", "Age": 30})
+    playground.commit(visitor, preview.token)
+    with pytest.raises(TokenSpent, match="nothing was applied again"):
+        playground.commit(visitor, preview.token)
+    assert [u for u in users(playground, visitor) if u[0] == "Анна"] == [("Анна", 30)]
+
+
+def test_a_discarded_preview_cannot_be_committed(playground: Playground, visitor: str) -> None:
+    preview = run(playground, visitor, "DELETE FROM some_table")
+    playground.discard(visitor, preview.token)
+    with pytest.raises(TokenSpent):
+        playground.commit(visitor, preview.token)
+    assert len(rows(playground, visitor, "SELECT * FROM some_table")) == 6
+
+
+def test_a_token_belongs_to_its_visitor(playground: Playground, visitor: str) -> None:
+    preview = run(playground, visitor, "DELETE FROM some_table")
+    with pytest.raises(TokenUnknown):
+        playground.commit("f" * 32, preview.token)
+    with pytest.raises(TokenUnknown):
+        playground.commit(visitor, "no-such-token")
+
+
+def test_a_commit_whose_counts_changed_rolls_back_and_previews_again(playground: Playground, visitor: str) -> None:
+    stale = run(playground, visitor, "DELETE FROM some_table WHERE y > 5")
+    assert stale.run.rowcount == 4
+    playground.commit(visitor, run(playground, visitor, "INSERT INTO some_table VALUES (50, 100)").token)
+
+    conflict = playground.commit(visitor, stale.token)
+    assert conflict.status == "conflict"
+    assert conflict.run.rowcount == 5
+    assert conflict.token and conflict.token != stale.token
+    assert "changed since the preview" in conflict.notes[0]
+    assert len(rows(playground, visitor, "SELECT * FROM some_table")) == 7
+
+    playground.commit(visitor, conflict.token)
+    assert len(rows(playground, visitor, "SELECT * FROM some_table")) == 2
+
+
+def test_the_time_limit_stops_a_runaway_query(playground: Playground, visitor: str, engine_name: str) -> None:
+    started = time.monotonic()
+    with pytest.raises(TimeLimitExceeded, match="time limit"):
+        run(playground, visitor, SLOW_QUERY[engine_name])
+    assert time.monotonic() - started < 10
+    assert rows(playground, visitor, "SELECT 1 AS one") == [(1,)]
+
+
+def test_at_most_max_rows_are_fetched(playground: Playground, visitor: str, engine_name: str) -> None:
+    limited = replace(playground.settings.limits, time_limit_ms=5000)
+    playground.settings = replace(playground.settings, limits=limited)
+    outcome = run(playground, visitor, MANY_ROWS[engine_name] + " LIMIT 10000000")
+    statement = outcome.run.statements[0]
+    assert statement.truncated
+    assert len(statement.rows) == limited.max_rows
+
+
+def test_a_select_cannot_run_as_an_executemany(playground: Playground, visitor: str) -> None:
+    with pytest.raises(UserError, match="returns rows, so it runs with one parameter row; the grid has 2"):
+        run(playground, visitor, LESSON_2_SELECT, [{"y": 1}, {"y": 2}])
+
+
+@pytest.mark.parametrize(
+    ("sql", "params", "error", "message"),
+    [
+        (LESSON_2_SELECT, None, GridError, r"no value for :y"),
+        (LESSON_2_SELECT, {"z": 1}, GridError, r"names :z, which the SQL does not use \(its parameters: :y\)"),
+        (LESSON_2_SELECT, {"y": 1, "extra": 2}, GridError, r":extra, which the SQL does not use"),
+        ("   ", None, UserError, "no SQL to run"),
+        ("SELEC 1", None, UserError, r"Statement 1 \(SELEC\) failed: .*syntax"),
+        ("SELECT * FROM nowhere", None, UserError, "nowhere"),
+        ("SELECT 1\x00", None, UserError, "NUL byte"),
+    ],
+)
+def test_user_mistakes_get_a_message(
+    playground: Playground, visitor: str, sql: str, params: Any, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        run(playground, visitor, sql, params)
+
+
+def test_sql_over_the_size_limit_is_refused_unread(playground: Playground, visitor: str) -> None:
+    big = "SELECT 1 -- " + "x" * playground.settings.limits.max_sql_bytes
+    with pytest.raises(UserError, match="the limit is") as failure:
+        run(playground, visitor, big)
+    assert failure.value.status == 413
+
+
+def test_missing_grid_columns_are_named(playground: Playground, visitor: str) -> None:
+    with pytest.raises(MissingValues, match=":Name, :Age") as failure:
+        playground.run(visitor, RunRequest(LESSON_1_INSERT, grid=ParameterGrid()))
+    assert failure.value.names == ("Name", "Age")
+
+
+def test_sandboxes_are_private(playground: Playground, visitor: str) -> None:
+    other = "e" * 32
+    playground.commit(visitor, run(playground, visitor, "DELETE FROM some_table").token)
+    assert rows(playground, visitor, "SELECT count(*) FROM some_table") == [(0,)]
+    assert rows(playground, other, "SELECT count(*) FROM some_table") == [(6,)]
+
+
+def test_reset_restores_the_sample(playground: Playground, visitor: str) -> None:
+    playground.commit(visitor, run(playground, visitor, "DROP TABLE some_table").token)
+    playground.reset(visitor)
+    assert rows(playground, visitor, "SELECT count(*) FROM some_table") == [(6,)]
+
+
+def test_the_number_of_sandboxes_is_capped(playground: Playground, visitor: str) -> None:
+    playground.settings = replace(playground.settings, max_sandboxes=1)
+    run(playground, visitor, "SELECT 1")
+    with pytest.raises(CapacityReached, match="as many sandboxes"):
+        run(playground, "d" * 32, "SELECT 1")
+
+
+def test_idle_sandboxes_are_removed_after_the_ttl(playground: Playground, visitor: str) -> None:
+    playground.commit(visitor, run(playground, visitor, "DELETE FROM some_table").token)
+    playground.settings = replace(playground.settings, sandbox_ttl_seconds=1)
+    time.sleep(1.2)
+    assert (visitor, playground.default_engine) in playground.sweep_idle_sandboxes(force=True)
+    # The visitor comes back to a fresh copy of the sample.
+    assert rows(playground, visitor, "SELECT count(*) FROM some_table") == [(6,)]
+
+
+def test_every_run_is_logged(playground: Playground, visitor: str) -> None:
+    run(playground, visitor, LESSON_2_SELECT, {"y": 6})
+    with pytest.raises(UserError):
+        run(playground, visitor, "SELEC 1")
+    logged = playground.store.recent_runs(visitor=visitor)
+    assert [(r["action"], r["outcome"]) for r in logged[:2]] == [("run", "error"), ("run", "ok")]
+    assert logged[1]["sql"] == LESSON_2_SELECT
+    assert logged[1]["rowcount"] == 4
+    assert logged[1]["elapsed_ms"] is not None
