@@ -75,8 +75,13 @@ def parse_script(sql: str, dialect: Dialect, split: Callable[[str], list[str]], 
         refuse_native_placeholders(tokens, dialect, index)
         clause = text_clause(tokens)
         names = clause_parameter_names(clause)
-        # Our scanner and SQLAlchemy must agree on the parameters, or the grid would lie.
-        assert names == parameter_names(tokens), (names, parameter_names(tokens))
+        if names != parameter_names(tokens):
+            # Our scanner and SQLAlchemy must agree on the parameters, or the grid would lie.
+            raise UserError(
+                f"Statement {index}: the parameters could not be read unambiguously; "
+                "write them as :name after a space or an operator.",
+                statement=index,
+            )
         statements.append(
             Statement(index, chunk.strip(), first_keyword(chunk, dialect), tuple(names), clause)
         )
