@@ -1,0 +1,62 @@
+"""A plain (non-editable) install carries the templates, the static files and the sample SQL."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    (built,) = out.glob("sql_playground-*.whl")
+    return built
+
+
+def test_the_wheel_holds_templates_static_and_sample(wheel: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for expected in (
+        "playground/templates/editor.html",
+        "playground/templates/base.html",
+        "playground/static/css/playground.css",
+        "playground/static/js/grid.js",
+        "playground/sample/sqlite.sql",
+        "playground/sample/postgresql.sql",
+    ):
+        assert expected in names
+
+
+def test_the_installed_package_serves_the_editor_away_from_the_checkout(wheel: Path, tmp_path: Path) -> None:
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
+        check=True,
+        capture_output=True,
+    )
+    probe = (
+        "import playground, pathlib\n"
+        "assert pathlib.Path(playground.__file__).is_relative_to(pathlib.Path(r'%s'))\n"
+        "from playground import create_app\n"
+        "client = create_app().test_client()\n"
+        "page = client.get('/')\n"
+        "css = client.get('/static/css/playground.css')\n"
+        "print(page.status_code, css.status_code, b'csrf-token' in page.data)\n"
+    ) % target
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLAYGROUND_")}
+    env |= {"PYTHONPATH": str(target), "PLAYGROUND_DATA_DIR": str(tmp_path / "data")}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True, check=False
+    )
+    assert done.stdout.strip() == "200 200 True", done.stderr
