@@ -75,9 +75,7 @@ class ParameterGrid:
     def with_columns(self, names: Sequence[str]) -> ParameterGrid:
         """The same values re-arranged for these columns; new columns start empty, unknown ones go."""
         types = tuple(self.type_of(n) if n in self.columns else "auto" for n in names)
-        rows = tuple(
-            tuple(self.value(r, n) if n in self.columns else "" for n in names) for r in range(len(self.rows))
-        )
+        rows = tuple(tuple(self.value(r, n) if n in self.columns else "" for n in names) for r in range(len(self.rows)))
         return ParameterGrid(tuple(names), types, rows or ((),))
 
     def typed(self, *, max_value_bytes: int) -> Bindings:
@@ -206,9 +204,7 @@ def bindings_from_json(params: Any, *, max_rows: int, max_value_bytes: int) -> B
             raise GridError(f"Parameter row {r} must be an object of name: value.")
         for name, value in row.items():
             if not isinstance(value, _JSON_SCALARS):
-                raise GridError(
-                    f"Row {r}, parameter :{name}: a {type(value).__name__} cannot be bound; send a scalar."
-                )
+                raise GridError(f"Row {r}, parameter :{name}: a {type(value).__name__} cannot be bound; send a scalar.")
             if isinstance(value, str):
                 if "\x00" in value:
                     raise GridError(f"Row {r}, parameter :{name}: contains a NUL byte.")

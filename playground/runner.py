@@ -107,9 +107,7 @@ def _run_one(
     max_rows: int,
 ) -> StatementResult:
     clause = statement.clause
-    typed = [
-        bindparam(name, type_=bindings.types[name]) for name in statement.parameters if name in bindings.types
-    ]
+    typed = [bindparam(name, type_=bindings.types[name]) for name in statement.parameters if name in bindings.types]
     if typed:
         clause = clause.bindparams(*typed)
     # A statement without parameters runs once, whatever the number of grid rows.

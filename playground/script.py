@@ -82,9 +82,7 @@ def parse_script(sql: str, dialect: Dialect, split: Callable[[str], list[str]], 
                 "write them as :name after a space or an operator.",
                 statement=index,
             )
-        statements.append(
-            Statement(index, chunk.strip(), first_keyword(chunk, dialect), tuple(names), clause)
-        )
+        statements.append(Statement(index, chunk.strip(), first_keyword(chunk, dialect), tuple(names), clause))
     if not statements:
         raise UserError("There is no SQL to run: type a statement first.")
     return Script(sql, tuple(statements))

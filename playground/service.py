@@ -61,9 +61,7 @@ class RunRequest:
             sql=data["sql"],
             engine=data.get("engine"),
             grid=(
-                ParameterGrid(
-                    tuple(grid["columns"]), tuple(grid["types"]), tuple(tuple(r) for r in grid["rows"])
-                )
+                ParameterGrid(tuple(grid["columns"]), tuple(grid["types"]), tuple(tuple(r) for r in grid["rows"]))
                 if grid is not None
                 else None
             ),
@@ -87,9 +85,7 @@ class Outcome:
 class Playground:
     """Runs visitors' SQL on their sandboxes under the transaction contract."""
 
-    def __init__(
-        self, settings: Settings, store: Store, backends: Mapping[str, Backend], default_engine: str
-    ) -> None:
+    def __init__(self, settings: Settings, store: Store, backends: Mapping[str, Backend], default_engine: str) -> None:
         self.settings = settings
         self.store = store
         self.backends = dict(backends)
@@ -124,9 +120,7 @@ class Playground:
     def _grid_bindings(self, script: Script, grid: ParameterGrid) -> Bindings:
         limits = self.settings.limits
         if len(grid.rows) > limits.max_grid_rows:
-            raise GridError(
-                f"The grid has {len(grid.rows):,} rows; at most {limits.max_grid_rows:,} can run at once."
-            )
+            raise GridError(f"The grid has {len(grid.rows):,} rows; at most {limits.max_grid_rows:,} can run at once.")
         missing = tuple(n for n in script.parameters if n not in grid.columns)
         if missing:
             names = ", ".join(f":{n}" for n in missing)
@@ -134,9 +128,7 @@ class Playground:
         unused = [n for n in grid.columns if n not in script.parameters]
         if unused:
             names = ", ".join(f":{n}" for n in unused)
-            raise GridError(
-                f"The grid has columns the SQL does not use: {names}. Remove them or use them in the SQL."
-            )
+            raise GridError(f"The grid has columns the SQL does not use: {names}. Remove them or use them in the SQL.")
         return grid.typed(max_value_bytes=limits.max_value_bytes)
 
     # -- the contract -----------------------------------------------------------------------
@@ -148,9 +140,7 @@ class Playground:
             self._ready_sandbox(visitor, backend)
             with backend.session(visitor) as session:
                 try:
-                    result = run_statements(
-                        session, script, bindings, backend, max_rows=self.settings.limits.max_rows
-                    )
+                    result = run_statements(session, script, bindings, backend, max_rows=self.settings.limits.max_rows)
                 finally:
                     session.rollback()
         except UserError as e:
@@ -170,7 +160,9 @@ class Playground:
             token = self.store.create_pending_write(
                 visitor, backend.name, request.to_json() | {"engine": backend.name}, result.counts
             )
-        outcome = Outcome("preview" if token else "ok", backend.name, result, token, len(bindings.rows), request=request)
+        outcome = Outcome(
+            "preview" if token else "ok", backend.name, result, token, len(bindings.rows), request=request
+        )
         self._log_outcome(visitor, "run", request.sql, outcome)
         return outcome
 
@@ -183,9 +175,7 @@ class Playground:
             self._ready_sandbox(visitor, backend)
             with backend.session(visitor) as session:
                 try:
-                    result = run_statements(
-                        session, script, bindings, backend, max_rows=self.settings.limits.max_rows
-                    )
+                    result = run_statements(session, script, bindings, backend, max_rows=self.settings.limits.max_rows)
                     if result.counts == pending.counts:
                         backend.check_before_commit(session, visitor)
                         session.commit()
@@ -197,9 +187,7 @@ class Playground:
                     session.rollback()
         except UserError as e:
             self.store.set_outcome(token, "failed")
-            self._log(
-                RunRecord(visitor, pending.engine, "commit", _error_outcome(e), request.sql, error=e.message)
-            )
+            self._log(RunRecord(visitor, pending.engine, "commit", _error_outcome(e), request.sql, error=e.message))
             raise
         # The data changed since the preview: show the new preview, with a new token.
         new_token = self.store.create_pending_write(visitor, backend.name, pending.request, result.counts)
@@ -248,11 +236,11 @@ class Playground:
 
     def _ready_sandbox(self, visitor: str, backend: Backend) -> None:
         self.sweep_idle_sandboxes()
-        if not self.store.is_registered(visitor, backend.name):
-            if self.store.sandbox_count(backend.name) >= self.settings.max_sandboxes:
-                raise CapacityReached(
-                    "The server holds as many sandboxes as it is configured for; try again later or ask your teacher."
-                )
+        is_new = not self.store.is_registered(visitor, backend.name)
+        if is_new and self.store.sandbox_count(backend.name) >= self.settings.max_sandboxes:
+            raise CapacityReached(
+                "The server holds as many sandboxes as it is configured for; try again later or ask your teacher."
+            )
         backend.ensure_sandbox(visitor)
         self.store.touch_sandbox(visitor, backend.name)
 

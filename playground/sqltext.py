@@ -52,10 +52,7 @@ def tokenize(sql: str, dialect: Dialect) -> list[Token]:
         end: int | None = None
         kind: Kind | None = None
         if c == "'" or (
-            dialect == "postgresql"
-            and c in "eE"
-            and sql.startswith("'", i + 1)
-            and not _is_word_before(sql, i)
+            dialect == "postgresql" and c in "eE" and sql.startswith("'", i + 1) and not _is_word_before(sql, i)
         ):
             backslashes = c in "eE"
             quote = i + 1 if backslashes else i
@@ -78,12 +75,7 @@ def tokenize(sql: str, dialect: Dialect) -> list[Token]:
         elif sql.startswith("/*", i):
             end = _block_comment_end(sql, i, nested=dialect == "postgresql")
             kind = "comment"
-        elif (
-            c == "$"
-            and dialect == "postgresql"
-            and (m := _DOLLAR_TAG.match(sql, i))
-            and not _is_word_before(sql, i)
-        ):
+        elif c == "$" and dialect == "postgresql" and (m := _DOLLAR_TAG.match(sql, i)) and not _is_word_before(sql, i):
             tag = m.group(0)
             close = sql.find(tag, m.end())
             end = n if close < 0 else close + len(tag)

@@ -136,9 +136,7 @@ class Store:
 
     # -- pending writes ---------------------------------------------------------------------
 
-    def create_pending_write(
-        self, visitor: str, engine: str, request: dict[str, Any], counts: list[int]
-    ) -> str:
+    def create_pending_write(self, visitor: str, engine: str, request: dict[str, Any], counts: list[int]) -> str:
         token = secrets.token_urlsafe(24)
         with self.engine.begin() as conn:
             conn.execute(
@@ -168,9 +166,7 @@ class Store:
                 .values(used_at=now, outcome=outcome)
             ).rowcount
             row = conn.execute(
-                select(pending_writes).where(
-                    pending_writes.c.token == token, pending_writes.c.visitor == visitor
-                )
+                select(pending_writes).where(pending_writes.c.token == token, pending_writes.c.visitor == visitor)
             ).one_or_none()
         if row is None:
             raise TokenUnknown("There is no such preview to commit or discard; run the SQL again.")
@@ -179,15 +175,11 @@ class Store:
                 raise TokenSpent("This preview has expired; run the SQL again to see a fresh one.")
             done = {"discarded": "discarded"}.get(row.outcome or "", "already committed or replaced")
             raise TokenSpent(f"This preview was {done}; nothing was applied again.")
-        return PendingWrite(
-            row.token, row.visitor, row.engine, json.loads(row.request), json.loads(row.counts)
-        )
+        return PendingWrite(row.token, row.visitor, row.engine, json.loads(row.request), json.loads(row.counts))
 
     def set_outcome(self, token: str, outcome: str) -> None:
         with self.engine.begin() as conn:
-            conn.execute(
-                update(pending_writes).where(pending_writes.c.token == token).values(outcome=outcome)
-            )
+            conn.execute(update(pending_writes).where(pending_writes.c.token == token).values(outcome=outcome))
 
     # -- sandbox registry -------------------------------------------------------------------
 
@@ -204,9 +196,7 @@ class Store:
                 try:
                     with conn.begin_nested():
                         conn.execute(
-                            insert(sandboxes).values(
-                                visitor=visitor, engine=engine, created_at=now, last_used_at=now
-                            )
+                            insert(sandboxes).values(visitor=visitor, engine=engine, created_at=now, last_used_at=now)
                         )
                 except IntegrityError:
                     pass  # another request registered it a moment ago
@@ -215,9 +205,7 @@ class Store:
         with self.engine.connect() as conn:
             return (
                 conn.execute(
-                    select(sandboxes.c.visitor).where(
-                        sandboxes.c.visitor == visitor, sandboxes.c.engine == engine
-                    )
+                    select(sandboxes.c.visitor).where(sandboxes.c.visitor == visitor, sandboxes.c.engine == engine)
                 ).first()
                 is not None
             )
@@ -240,13 +228,9 @@ class Store:
 
     def forget_sandbox(self, visitor: str, engine: str) -> None:
         with self.engine.begin() as conn:
+            conn.execute(delete(sandboxes).where(sandboxes.c.visitor == visitor, sandboxes.c.engine == engine))
             conn.execute(
-                delete(sandboxes).where(sandboxes.c.visitor == visitor, sandboxes.c.engine == engine)
-            )
-            conn.execute(
-                delete(pending_writes).where(
-                    pending_writes.c.visitor == visitor, pending_writes.c.engine == engine
-                )
+                delete(pending_writes).where(pending_writes.c.visitor == visitor, pending_writes.c.engine == engine)
             )
 
     def claim_sweep(self, name: str, every_seconds: float) -> bool:
@@ -269,9 +253,7 @@ class Store:
     def forget_old_pending_writes(self) -> None:
         with self.engine.begin() as conn:
             conn.execute(
-                delete(pending_writes).where(
-                    pending_writes.c.created_at < time.time() - 2 * PENDING_WRITE_TTL
-                )
+                delete(pending_writes).where(pending_writes.c.created_at < time.time() - 2 * PENDING_WRITE_TTL)
             )
 
     # -- the run log ------------------------------------------------------------------------

@@ -71,7 +71,9 @@ def test_lesson_2_select_and_executemany_update(playground: Playground, visitor:
     assert rows(playground, visitor, "SELECT x, y FROM some_table WHERE x IN (9, 13) ORDER BY x") == [(9, 11), (13, 15)]
 
 
-def test_what_the_driver_received_is_in_its_own_paramstyle(playground: Playground, visitor: str, engine_name: str) -> None:
+def test_what_the_driver_received_is_in_its_own_paramstyle(
+    playground: Playground, visitor: str, engine_name: str
+) -> None:
     sent = run(playground, visitor, LESSON_2_SELECT, {"y": 6}).run.statements[0].sent
     placeholder = {"sqlite": "?", "postgresql": "%(y)s"}[engine_name]
     assert sent.statement == f"SELECT x, y FROM some_table WHERE y > {placeholder} ORDER BY x, y"

@@ -89,7 +89,9 @@ def test_several_rows_make_an_executemany_with_one_dict_per_row() -> None:
 
 
 def test_bind_types_follow_the_column_types() -> None:
-    grid = ParameterGrid(("a", "b", "c", "d"), ("integer", "decimal", "boolean", "date"), (("1", "2.5", "t", "2024-01-01"),))
+    grid = ParameterGrid(
+        ("a", "b", "c", "d"), ("integer", "decimal", "boolean", "date"), (("1", "2.5", "t", "2024-01-01"),)
+    )
     types = grid.typed(max_value_bytes=1000).types
     assert isinstance(types["a"], Integer)
     assert isinstance(types["b"], Numeric)

@@ -47,13 +47,13 @@ def test_the_installed_package_serves_the_editor_away_from_the_checkout(wheel: P
     )
     probe = (
         "import playground, pathlib\n"
-        "assert pathlib.Path(playground.__file__).is_relative_to(pathlib.Path(r'%s'))\n"
+        f"assert pathlib.Path(playground.__file__).is_relative_to(pathlib.Path(r'{target}'))\n"
         "from playground import create_app\n"
         "client = create_app().test_client()\n"
         "page = client.get('/')\n"
         "css = client.get('/static/css/playground.css')\n"
         "print(page.status_code, css.status_code, b'csrf-token' in page.data)\n"
-    ) % target
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("PLAYGROUND_")}
     env |= {"PYTHONPATH": str(target), "PLAYGROUND_DATA_DIR": str(tmp_path / "data")}
     done = subprocess.run(

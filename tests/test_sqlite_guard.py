@@ -137,7 +137,9 @@ def test_pragmas_that_only_read_are_allowed(guarded: Playground, sql: str) -> No
         ),
     ],
 )
-def test_allowed_virtual_table_modules_work(guarded: Playground, create: str, insert: str, query: str, expected: Any) -> None:
+def test_allowed_virtual_table_modules_work(
+    guarded: Playground, create: str, insert: str, query: str, expected: Any
+) -> None:
     guarded.commit(VISITOR, run(guarded, f"{create}; {insert}").token)
     assert [tuple(r) for r in run(guarded, query).run.statements[0].rows] == expected
 

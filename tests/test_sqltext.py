@@ -68,7 +68,7 @@ def test_sqlite_split_keeps_semicolons_inside_literals_comments_and_triggers(tmp
     sql = (
         "SELECT 'a;b'; -- c;d\n"
         "CREATE TRIGGER t AFTER INSERT ON x BEGIN UPDATE x SET a = 1; DELETE FROM y; END;\n"
-        "SELECT \"q;q\" /* ; */ FROM x;;"
+        'SELECT "q;q" /* ; */ FROM x;;'
     )
     assert _split(sql, tmp_path) == [
         "SELECT 'a;b';",

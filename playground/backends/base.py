@@ -60,9 +60,7 @@ def record_sent_statements(engine: Engine) -> None:
     """Keep what the cursor receives on each connection, so a run can show it."""
 
     @event.listens_for(engine, "before_cursor_execute")
-    def _record(
-        conn: Connection, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
-    ):
+    def _record(conn: Connection, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool):
         log = conn.info.get(SENT_KEY)
         if log is not None:
             log.entries.append((statement, parameters, executemany))

@@ -225,9 +225,7 @@ class SqliteBackend:
             # the driver must not issue BEGIN itself nor commit before DDL; we emit BEGIN below.
             dbapi_connection.isolation_level = None
             dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
-            dbapi_connection.setlimit(
-                sqlite3.SQLITE_LIMIT_LENGTH, max(limits.max_value_bytes, 1_000_000) * 10
-            )
+            dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, max(limits.max_value_bytes, 1_000_000) * 10)
             dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, limits.max_sql_bytes * 2 + 1000)
             dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_TRIGGER_DEPTH, 100)
             dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_EXPR_DEPTH, 500)
@@ -252,9 +250,7 @@ class SqliteBackend:
         evidence = Evidence()
         deadline = time.monotonic() + self.limits.time_limit_ms / 1000
 
-        def authorize(
-            action: int, arg1: str | None, arg2: str | None, _db: str | None, _source: str | None
-        ) -> int:
+        def authorize(action: int, arg1: str | None, arg2: str | None, _db: str | None, _source: str | None) -> int:
             reason = _refusal(action, arg1, arg2)
             if reason:
                 evidence.refusal = evidence.refusal or reason
@@ -337,7 +333,7 @@ def _refusal(action: int, arg1: str | None, arg2: str | None) -> str | None:
             allowed = ", ".join(sorted(_VTABLE_MODULES))
             return f"virtual tables of module {module!r} are not allowed (allowed: {allowed})"
         return None
-    if action in (sqlite3.SQLITE_READ, sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELETE):
-        if (arg1 or "").lower() in _TABLES_REFUSED:
-            return f"the table {arg1} exposes the raw database file"
+    reads_or_writes = (sqlite3.SQLITE_READ, sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELETE)
+    if action in reads_or_writes and (arg1 or "").lower() in _TABLES_REFUSED:
+        return f"the table {arg1} exposes the raw database file"
     return None
