@@ -57,7 +57,8 @@ def sent_json(sent: SentStatement | None) -> dict[str, Any] | None:
         "statement": sent.statement,
         "executemany": sent.executemany,
         "parameters": [
-            [{"key": v.key, "value": json_value(v.value), "type": v.type} for v in values] for values in sent.parameter_sets
+            [{"key": v.key, "value": json_value(v.value), "type": v.type} for v in values]
+            for values in sent.parameter_sets
         ],
     }
 
@@ -94,9 +95,7 @@ def outcome_json(outcome: Outcome) -> dict[str, Any]:
 
 def schema_json(tables: list[Table]) -> dict[str, Any]:
     return {
-        "tables": [
-            {"name": t.name, "columns": [{"name": c.name, "type": c.type} for c in t.columns]} for t in tables
-        ]
+        "tables": [{"name": t.name, "columns": [{"name": c.name, "type": c.type} for c in t.columns]} for t in tables]
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -25,7 +26,11 @@ EXAMPLES: tuple[tuple[str, str, dict[str, list[str]]], ...] = (
         {"Name": ["Петр"], "Age": ["20"]},
     ),
     ("Lesson 2: SELECT with :y", "SELECT x, y FROM some_table WHERE y > :y ORDER BY x, y", {"y": ["6"]}),
-    ("Lesson 2: UPDATE, two rows (executemany)", "UPDATE some_table SET y=:y WHERE x=:x", {"x": ["9", "13"], "y": ["11", "15"]}),
+    (
+        "Lesson 2: UPDATE, two rows (executemany)",
+        "UPDATE some_table SET y=:y WHERE x=:x",
+        {"x": ["9", "13"], "y": ["11", "15"]},
+    ),
 )
 
 
@@ -62,7 +67,9 @@ def editor() -> str:
 @bp.post("/run")
 def run() -> tuple[str, int]:
     """Run the SQL with the grid (or only rearrange the grid, for the buttons that do that)."""
-    state = EditorState(sql=request.form.get("sql", ""), engine=request.form.get("engine") or playground().default_engine)
+    state = EditorState(
+        sql=request.form.get("sql", ""), engine=request.form.get("engine") or playground().default_engine
+    )
     try:
         state.grid = grid_from_form(request.form, max_rows=playground().settings.limits.max_grid_rows)
     except GridError as e:
@@ -121,7 +128,9 @@ def grid_from_form(form: Mapping[str, str], *, max_rows: int) -> ParameterGrid:
     names: list[str] = []
     while f"col-{len(names)}" in form and len(names) < 1000:
         names.append(form[f"col-{len(names)}"])
-    types = tuple(t if t in COLUMN_TYPES else "auto" for t in (form.get(f"type-{i}", "auto") for i in range(len(names))))
+    types = tuple(
+        t if t in COLUMN_TYPES else "auto" for t in (form.get(f"type-{i}", "auto") for i in range(len(names)))
+    )
     raw_rows = form.get("rows", "1")
     try:
         count = int(raw_rows)
@@ -184,10 +193,8 @@ def _cell_text(value: object) -> str:
 def _state_from_form(**kwargs: object) -> EditorState:
     """After a failed commit or discard: keep what the page had, when it sent it along."""
     state = EditorState(sql=request.form.get("sql", ""), engine=request.form.get("engine", ""), **kwargs)  # type: ignore[arg-type]
-    try:
+    with suppress(GridError):
         state.grid = grid_from_form(request.form, max_rows=playground().settings.limits.max_grid_rows)
-    except GridError:
-        pass
     return state
 
 

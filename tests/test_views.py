@@ -1,0 +1,559 @@
+"""The pages, through Flask's test client: what a student sees in the HTML and what their sandbox holds after."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pytest
+from bs4 import BeautifulSoup, Tag
+from conftest import csrf_token
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+SELECT_Y = "SELECT x, y FROM some_table WHERE y > :y ORDER BY x, y"
+UPDATE_XY = "UPDATE some_table SET y=:y WHERE x=:x"
+INSERT_USER = 'INSERT INTO "Users" ("Name", "Age") VALUES(:Name, :Age)'
+SAMPLE_SOME_TABLE = [[1, 1], [2, 4], [6, 8], [9, 10], [11, 12], [13, 14]]
+SAMPLE_USERS = [[1, "Петр", 20], [2, "Василий", 26]]
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+
+def html(response: TestResponse) -> BeautifulSoup:
+    return BeautifulSoup(response.get_data(as_text=True), "html.parser")
+
+
+def form(
+    token: str,
+    sql: str,
+    grid: Mapping[str, Sequence[str]] | None = None,
+    *,
+    types: Mapping[str, str] | None = None,
+    action: str = "run",
+    rows: int | str | None = None,
+) -> dict[str, str]:
+    """The editor form's fields, named as the page names them: col-I, type-I, rows, cell-R-I."""
+    grid = grid or {}
+    height = max((len(v) for v in grid.values()), default=1)
+    data = {"csrf_token": token, "sql": sql, "action": action, "rows": str(height if rows is None else rows)}
+    for i, (name, values) in enumerate(grid.items()):
+        data[f"col-{i}"] = name
+        data[f"type-{i}"] = (types or {}).get(name, "auto")
+        for r, value in enumerate(values):
+            data[f"cell-{r}-{i}"] = value
+    return data
+
+
+def run(client: FlaskClient, token: str, sql: str, grid: Mapping[str, Sequence[str]] | None = None, **kw: Any):
+    return client.post("/run", data=form(token, sql, grid, **kw))
+
+
+def query(client: FlaskClient, token: str, sql: str) -> list[list[Any]]:
+    """What the visitor's sandbox holds now, read through the JSON API (a read changes nothing)."""
+    response = client.post("/api/run", json={"sql": sql}, headers={"X-CSRFToken": token})
+    assert response.status_code == 200, response.json
+    assert response.json["status"] == "ok"
+    return response.json["statements"][-1]["rows"]
+
+
+def some_table(client: FlaskClient, token: str) -> list[list[Any]]:
+    return query(client, token, "SELECT x, y FROM some_table ORDER BY x, y")
+
+
+def users(client: FlaskClient, token: str) -> list[list[Any]]:
+    return query(client, token, 'SELECT "Id", "Name", "Age" FROM "Users" ORDER BY "Id"')
+
+
+def result_cells(page: BeautifulSoup, statement: int = 1) -> list[list[str]]:
+    table = page.select_one(f"#statement-{statement} table.result")
+    assert table is not None, "no result table on the page"
+    return [[td.get_text() for td in tr.find_all("td")] for tr in table.select("tbody tr")]
+
+
+def result_header(page: BeautifulSoup, statement: int = 1) -> list[str]:
+    return [th.get_text() for th in page.select(f"#statement-{statement} table.result thead th")]
+
+
+def error_message(page: BeautifulSoup) -> str:
+    alert = page.select_one('.error[role="alert"]')
+    assert alert is not None, "no error message on the page"
+    return " ".join(alert.get_text().split())
+
+
+def grid_columns(page: BeautifulSoup) -> list[str]:
+    return [str(i["value"]) for i in page.select('#param-grid input[type="hidden"][name^="col-"]')]
+
+
+def grid_rows(page: BeautifulSoup) -> list[list[str]]:
+    """The grid's cells as the page shows them, row by row."""
+    count = int(page.select_one("#grid-rows")["value"])  # type: ignore[index]
+    columns = len(grid_columns(page))
+    rows = []
+    for r in range(count):
+        cells = []
+        for c in range(columns):
+            cell = page.select_one(f'input[name="cell-{r}-{c}"]')
+            assert cell is not None, f"cell-{r}-{c} missing"
+            cells.append(str(cell.get("value", "")))
+        rows.append(cells)
+    return rows
+
+
+def labelled(page: BeautifulSoup, text: str) -> Tag:
+    """The input whose <label> reads exactly `text`, as a screen reader (or get_by_label) finds it."""
+    for label in page.find_all("label"):
+        if label.get_text().strip() == text:
+            target = page.find(id=label.get("for"))
+            assert isinstance(target, Tag), f"label {text!r} points at nothing"
+            return target
+    raise AssertionError(f"no input labelled {text!r}")
+
+
+def commit_token(page: BeautifulSoup) -> str:
+    field = page.select_one('form[action="/commit"] input[name="token"]')
+    assert field is not None, "no Commit form on the page"
+    return str(field["value"])
+
+
+def commit(client: FlaskClient, token: str, preview_token: str):
+    return client.post("/commit", data={"csrf_token": token, "token": preview_token})
+
+
+def discard(client: FlaskClient, token: str, preview_token: str):
+    return client.post("/discard", data={"csrf_token": token, "token": preview_token})
+
+
+def run_log(app: Flask) -> list[dict[str, Any]]:
+    """The service's own record of what ran (newest first)."""
+    return app.extensions["playground"].store.recent_runs(limit=1000)
+
+
+# -- the editor -----------------------------------------------------------------------------------
+
+
+def test_editor_page_carries_a_csrf_meta_tag_and_the_sample_schema(client: FlaskClient) -> None:
+    response = client.get("/")
+    assert response.status_code == 200
+    page = html(response)
+    meta = page.select_one('meta[name="csrf-token"]')
+    assert meta is not None and len(str(meta["content"])) > 20
+    assert page.select_one('form#editor-form input[name="csrf_token"]')["value"]  # type: ignore[index]
+    tables = [s.get_text() for s in page.select("aside.schema summary")]
+    assert tables == ["Users", "some_table"]
+    assert page.select_one("#outcome") is None
+
+
+def test_select_with_a_parameter_shows_the_exact_rows(client: FlaskClient, token: str) -> None:
+    response = run(client, token, SELECT_Y, {"y": ["6"]})
+    assert response.status_code == 200
+    page = html(response)
+    assert result_header(page) == ["x", "y"]
+    assert result_cells(page) == [["6", "8"], ["9", "10"], ["11", "12"], ["13", "14"]]
+    assert "4 rows" in page.select_one("#statement-1 .count").get_text()  # type: ignore[union-attr]
+    # The editor keeps what was typed, and a read offers nothing to commit.
+    assert page.select_one("textarea#sql").get_text() == SELECT_Y  # type: ignore[union-attr]
+    assert grid_rows(page) == [["6"]]
+    assert page.select_one("#commit-button") is None
+
+
+def test_what_the_database_received_shows_driver_placeholders_and_python_types(client: FlaskClient, token: str) -> None:
+    page = html(run(client, token, SELECT_Y, {"y": ["6"]}))
+    sent = page.select_one("#statement-1 details.sent")
+    assert sent is not None
+    assert sent.select_one("pre.typed").get_text() == SELECT_Y  # type: ignore[union-attr]
+    assert sent.select_one("pre.driver").get_text() == "SELECT x, y FROM some_table WHERE y > ? ORDER BY x, y"  # type: ignore[union-attr]
+    rows = [[td.get_text() for td in tr.find_all("td")] for tr in sent.select("table.sent-params tbody tr")]
+    assert rows == [["1", "1", "6", "int"]]
+
+    # A column typed as text is bound as a str, and the page says so.
+    page = html(run(client, token, "SELECT :v AS v", {"v": ["6"]}, types={"v": "text"}))
+    rows = [[td.get_text() for td in tr.find_all("td")] for tr in page.select("table.sent-params tbody tr")]
+    assert rows == [["1", "1", "'6'", "str"]]
+    assert result_cells(page) == [["6"]]
+
+
+def test_a_parameter_without_a_grid_column_is_a_400_that_adds_the_column(client: FlaskClient, token: str) -> None:
+    response = run(client, token, SELECT_Y)  # no col-0 at all
+    assert response.status_code == 400
+    page = html(response)
+    assert grid_columns(page) == ["y"]
+    assert labelled(page, "y")["name"] == "cell-0-0"
+    message = error_message(page)
+    assert ":y" in message and "needs values" in message
+    assert page.select_one("#outcome") is None
+    # Filling the new column and running again works.
+    assert result_cells(html(run(client, token, SELECT_Y, {"y": ["12"]}))) == [["13", "14"]]
+
+
+def test_a_grid_column_the_sql_does_not_use_is_a_clear_error(client: FlaskClient, token: str) -> None:
+    response = run(client, token, "SELECT x FROM some_table", {"z": ["1"]})
+    assert response.status_code == 400
+    message = error_message(html(response))
+    assert "does not use" in message and ":z" in message
+    assert html(response).select_one("#outcome") is None
+
+
+def test_a_value_of_the_wrong_type_names_the_row_and_the_column(client: FlaskClient, token: str) -> None:
+    response = run(client, token, UPDATE_XY, {"x": ["9", "13"], "y": ["11", "abc"]}, types={"y": "integer"})
+    assert response.status_code == 400
+    message = error_message(html(response))
+    assert "Row 2" in message and ":y" in message and "'abc'" in message and "integer" in message
+    assert html(response).select_one("#outcome") is None
+    assert some_table(client, token) == SAMPLE_SOME_TABLE
+
+
+def test_add_row_and_remove_row_rearrange_the_grid_without_running_anything(
+    app: Flask, client: FlaskClient, token: str
+) -> None:
+    runs_before = len(run_log(app))
+    response = run(client, token, UPDATE_XY, {"x": ["9"], "y": ["11"]}, action="add_row")
+    assert response.status_code == 200
+    page = html(response)
+    assert grid_columns(page) == ["y", "x"]  # the SQL's order: SET y=:y WHERE x=:x
+    assert grid_rows(page) == [["11", "9"], ["", ""]]
+    assert labelled(page, "y (row 2)")["name"] == "cell-1-0"
+    assert page.select_one("#outcome") is None and page.select_one("#commit-button") is None
+
+    grid = {"y": ["11", "15", "99"], "x": ["9", "13", "1"]}
+    response = run(client, token, UPDATE_XY, grid, action="remove_row:1")
+    assert response.status_code == 200
+    page = html(response)
+    assert grid_rows(page) == [["11", "9"], ["99", "1"]]
+    assert [b["aria-label"] for b in page.select('button[value^="remove_row:"]')] == ["Remove row 1", "Remove row 2"]
+
+    # A remove that makes no sense leaves the grid alone; the last row cannot go.
+    page = html(run(client, token, UPDATE_XY, {"y": ["11"], "x": ["9"]}, action="remove_row:0"))
+    assert grid_rows(page) == [["11", "9"]]
+    assert page.select('button[value^="remove_row:"]') == []
+    page = html(run(client, token, UPDATE_XY, {"y": ["1", "2"], "x": ["3", "4"]}, action="remove_row:7"))
+    assert grid_rows(page) == [["1", "3"], ["2", "4"]]
+
+    assert some_table(client, token) == SAMPLE_SOME_TABLE
+    # Only our own reads above ran; none of the button presses did.
+    assert [r["action"] for r in run_log(app)[: len(run_log(app)) - runs_before]] == ["run"]
+
+
+def test_add_row_stops_at_the_grid_limit(client: FlaskClient, token: str, settings) -> None:
+    limit = settings.limits.max_grid_rows
+    response = run(client, token, SELECT_Y, {"y": [str(i) for i in range(limit)]}, action="add_row")
+    assert response.status_code == 400
+    assert "as many rows" in error_message(html(response))
+    assert len(grid_rows(html(response))) == limit
+
+
+def test_the_no_js_sync_button_makes_the_grid_follow_the_sql_keeping_values_by_name(
+    client: FlaskClient, token: str
+) -> None:
+    sql = "SELECT :b AS b, :c AS c"
+    response = run(client, token, sql, {"a": ["1", "2"], "b": ["3", "4"]}, action="sync")
+    assert response.status_code == 200
+    page = html(response)
+    assert grid_columns(page) == ["b", "c"]
+    assert grid_rows(page) == [["3", ""], ["4", ""]]
+    assert page.select_one('button[value="sync"]') is not None
+
+
+def test_enter_in_a_cell_runs_rather_than_adding_a_row(client: FlaskClient) -> None:
+    """Implicit submission uses the form's first submit button; it must be Run."""
+    page = html(client.get("/?sql=SELECT+:y&p.y=1"))
+    first = page.select_one("form#editor-form").find(  # type: ignore[union-attr]
+        lambda t: t.name in ("button", "input") and t.get("type") == "submit"
+    )
+    assert first is not None and first.get("name") == "action" and first.get("value") == "run"
+
+
+# -- preview, commit, discard, reset --------------------------------------------------------------
+
+
+def test_preview_of_an_insert_shows_the_count_and_commits_once(client: FlaskClient, token: str) -> None:
+    response = run(client, token, INSERT_USER, {"Name": ["Анна"], "Age": ["31"]})
+    assert response.status_code == 200
+    page = html(response)
+    assert page.select_one("#preview-rowcount").get_text() == "1 row"  # type: ignore[union-attr]
+    assert page.select_one("#commit-button").get_text() == "Commit"  # type: ignore[union-attr]
+    assert page.select_one("#discard-button").get_text() == "Discard"  # type: ignore[union-attr]
+    assert "Nothing has been saved yet" in page.get_text()
+    assert users(client, token) == SAMPLE_USERS  # a preview is rolled back
+
+    preview = commit_token(page)
+    response = commit(client, token, preview)
+    assert response.status_code == 200
+    page = html(response)
+    committed = page.select_one(".committed")
+    assert committed is not None and "Committed" in committed.get_text()
+    assert page.select_one("#committed-rowcount").get_text() == "1 row"  # type: ignore[union-attr]
+    assert page.select_one("#commit-button") is None
+    # The editor still shows what was committed.
+    assert page.select_one("textarea#sql").get_text() == INSERT_USER  # type: ignore[union-attr]
+    assert grid_rows(page) == [["Анна", "31"]]
+    after = users(client, token)
+    assert after[:2] == SAMPLE_USERS and [row[1:] for row in after[2:]] == [["Анна", 31]]
+
+    # The browser resends the same POST: refused, and nothing is applied again.
+    again = commit(client, token, preview)
+    assert 400 <= again.status_code < 500
+    assert "nothing was applied again" in error_message(html(again))
+    assert users(client, token) == after
+
+
+def test_discard_forgets_the_preview(client: FlaskClient, token: str) -> None:
+    page = html(run(client, token, "DELETE FROM some_table WHERE y > :y", {"y": ["5"]}))
+    assert page.select_one("#preview-rowcount").get_text() == "4 rows"  # type: ignore[union-attr]
+    preview = commit_token(page)
+    response = discard(client, token, preview)
+    assert response.status_code == 200
+    page = html(response)
+    assert "Discarded" in page.get_text()
+    assert page.select_one("textarea#sql").get_text() == "DELETE FROM some_table WHERE y > :y"  # type: ignore[union-attr]
+    assert grid_rows(page) == [["5"]]
+    late = commit(client, token, preview)
+    assert 400 <= late.status_code < 500
+    assert "discarded" in error_message(html(late))
+    assert some_table(client, token) == SAMPLE_SOME_TABLE
+
+
+def test_an_unknown_or_foreign_token_commits_nothing(app: Flask, client: FlaskClient, token: str) -> None:
+    assert commit(client, token, "no-such-token").status_code == 404
+    preview = commit_token(html(run(client, token, "DELETE FROM some_table")))
+    other = app.test_client()
+    response = commit(other, csrf_token(other), preview)
+    assert response.status_code == 404
+    assert some_table(client, token) == SAMPLE_SOME_TABLE
+
+
+def test_reset_restores_the_sample_data(client: FlaskClient, token: str) -> None:
+    page = html(run(client, token, 'DELETE FROM some_table; DELETE FROM "Users"'))
+    assert commit(client, token, commit_token(page)).status_code == 200
+    assert some_table(client, token) == [] and users(client, token) == []
+
+    response = client.post("/reset", data={"csrf_token": token}, follow_redirects=True)
+    assert response.status_code == 200
+    assert "reset to the sample data" in html(response).select_one(".notice").get_text()  # type: ignore[union-attr]
+    assert some_table(client, token) == SAMPLE_SOME_TABLE
+    assert users(client, token) == SAMPLE_USERS
+
+
+def test_a_conflict_shows_the_new_preview_with_409(client: FlaskClient, token: str) -> None:
+    stale = commit_token(html(run(client, token, "DELETE FROM some_table WHERE y > 5")))
+    grow = commit_token(html(run(client, token, "INSERT INTO some_table VALUES (20, 100)")))
+    assert commit(client, token, grow).status_code == 200
+    response = commit(client, token, stale)
+    assert response.status_code == 409
+    page = html(response)
+    assert "data changed since the preview" in page.get_text()
+    assert page.select_one("#preview-rowcount").get_text() == "5 rows"  # type: ignore[union-attr]
+    assert commit_token(page) != stale
+    assert len(some_table(client, token)) == 7  # nothing of the stale preview was applied
+
+
+# -- what is shown, and how -----------------------------------------------------------------------
+
+
+def test_html_in_a_value_is_shown_as_text(client: FlaskClient, token: str) -> None:
+    page = html(run(client, token, "SELECT '<script>alert(1)</script>' AS x"))
+    assert page.select("script:not([src])") == []
+    assert page.select("#outcome script") == []
+    assert result_cells(page) == [["<script>alert(1)</script>"]]
+
+    # The same through a parameter, a column name and an error message.
+    page = html(run(client, token, 'SELECT :v AS "<b>x</b>"', {"v": ["<img src=x onerror=alert(1)>"]}))
+    assert page.select("#outcome img") == [] and page.select("#outcome b") == []
+    assert result_header(page) == ["<b>x</b>"]
+    assert result_cells(page) == [["<img src=x onerror=alert(1)>"]]
+    page = html(run(client, token, 'SELECT * FROM "<script>x</script>"'))
+    assert page.select("script:not([src])") == []
+    assert "<script>x</script>" in error_message(page)
+
+
+def test_null_is_distinct_from_the_text_null(client: FlaskClient, token: str) -> None:
+    page = html(run(client, token, "SELECT NULL AS a, 'NULL' AS b"))
+    cells = page.select("#statement-1 table.result tbody td")
+    assert len(cells) == 2
+    assert "null" in cells[0].get("class", []) and cells[0].select_one("span.null") is not None
+    assert "null" not in cells[1].get("class", []) and cells[1].select_one(".null") is None
+    assert cells[1].get_text() == "NULL"
+
+
+def test_bytes_are_shown_as_hex(client: FlaskClient, token: str) -> None:
+    page = html(run(client, token, "SELECT x'00ff' AS b"))
+    assert result_cells(page) == [["x'00ff'"]]
+
+
+def test_more_rows_than_max_rows_are_cut_with_a_notice(client: FlaskClient, token: str) -> None:
+    sql = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c LIMIT 200) SELECT x FROM c"
+    page = html(run(client, token, sql))
+    cells = result_cells(page)
+    assert cells == [[str(i)] for i in range(1, 51)]
+    notice = page.select_one(".truncated")
+    assert notice is not None and "first 50 rows" in notice.get_text() and "limit is 50" in notice.get_text()
+    assert "50 rows+" in page.select_one("#statement-1 .count").get_text()  # type: ignore[union-attr]
+    # Exactly max_rows rows is not truncated.
+    page = html(run(client, token, sql.replace("LIMIT 200", "LIMIT 50")))
+    assert len(result_cells(page)) == 50 and page.select_one(".truncated") is None
+
+
+def test_several_statements_each_get_their_result(client: FlaskClient, token: str) -> None:
+    page = html(run(client, token, "SELECT 1 AS one; SELECT :y AS y", {"y": ["2"]}))
+    assert result_cells(page, 1) == [["1"]] and result_cells(page, 2) == [["2"]]
+
+
+# -- what must never happen -----------------------------------------------------------------------
+
+
+def test_a_get_never_executes_sql(app: Flask, client: FlaskClient, token: str) -> None:
+    runs_before = len(run_log(app))
+    response = client.get("/?sql=DELETE+FROM+some_table")
+    assert response.status_code == 200
+    page = html(response)
+    assert page.select_one("textarea#sql").get_text() == "DELETE FROM some_table"  # type: ignore[union-attr]
+    assert page.select_one("#outcome") is None
+    # A GET on the POST-only addresses does not run either.
+    assert client.get("/run?sql=DELETE+FROM+some_table&action=run").status_code == 405
+    assert client.get("/commit?token=x").status_code == 405
+    assert len(run_log(app)) == runs_before
+    assert some_table(client, token) == SAMPLE_SOME_TABLE
+
+
+def test_a_get_fills_the_grid_from_the_query_arguments(client: FlaskClient) -> None:
+    page = html(client.get("/", query_string={"sql": UPDATE_XY, "p.x": ["9", "13"], "p.y": ["11", "15"]}))
+    assert grid_columns(page) == ["y", "x"]
+    assert grid_rows(page) == [["11", "9"], ["15", "13"]]
+    # The lessons' links in the Examples menu fill the editor the same way.
+    links = {a.get_text(): a["href"] for a in page.select("ul.examples a")}
+    page = html(client.get(str(links["Lesson 2: UPDATE, two rows (executemany)"])))
+    assert page.select_one("textarea#sql").get_text() == UPDATE_XY  # type: ignore[union-attr]
+    assert grid_rows(page) == [["11", "9"], ["15", "13"]]
+
+
+def test_a_post_without_the_csrf_token_is_refused_and_runs_nothing(app: Flask, client: FlaskClient, token: str) -> None:
+    preview = commit_token(html(run(client, token, "DELETE FROM some_table")))
+    runs_before = len(run_log(app))
+    response = client.post("/run", data={"sql": "DELETE FROM some_table", "rows": "1", "action": "run"})
+    assert response.status_code == 400
+    assert "security token" in error_message(html(response))
+    assert client.post("/run", data=form("forged", "SELECT 1")).status_code == 400
+    assert client.post("/commit", data={"token": preview}).status_code == 400
+    assert client.post("/reset", data={}).status_code == 400
+    assert len(run_log(app)) == runs_before
+    assert some_table(client, token) == SAMPLE_SOME_TABLE
+    # The preview was not used up by the refused commit.
+    assert commit(client, token, preview).status_code == 200
+    assert some_table(client, token) == []
+
+
+def test_a_syntax_error_shows_the_databases_message_and_keeps_the_sql(client: FlaskClient, token: str) -> None:
+    sql = "SELEC x FROM some_table WHERE y > :y"
+    response = run(client, token, sql, {"y": ["1"]})
+    assert 400 <= response.status_code < 500
+    page = html(response)
+    assert 'near "SELEC": syntax error' in error_message(page)
+    assert page.select_one("textarea#sql").get_text() == sql  # type: ignore[union-attr]
+    assert grid_rows(page) == [["1"]]
+
+
+@pytest.mark.parametrize(
+    ("sql", "fields", "status", "words"),
+    [
+        ("", {}, 400, "no SQL"),
+        ("   -- only a comment\n ;", {}, 400, "no SQL"),
+        ("SELECT '" + "x" * 20_001 + "'", {}, 413, "limit is 20,000 bytes"),
+        ("SELECT 1\x00", {}, 400, "NUL byte"),
+        ("SELECT :y", {"col-0": "y", "cell-0-0": "a\x00b"}, 400, "NUL byte"),
+        ("SELECT :y", {"col-0": "y", "rows": "21"}, 400, "at most 20"),
+        ("SELECT :y", {"col-0": "y", "rows": "many"}, 400, "not a number"),
+        ("SELECT :y", {"col-0": "y", "cell-0-0": "1", "engine": "oracle"}, 400, "Unknown engine"),
+        ("BEGIN", {}, 403, "transaction control"),
+        ("SELECT * FROM no_such_table", {}, 400, "no such table"),
+        ("SELECT ?", {}, 400, "write parameters as :name"),
+        ("SELECT :y", {"col-0": "y", "cell-0-0": "1", "cell-1-0": "2", "rows": "2"}, 400, "one parameter row"),
+    ],
+    ids=[
+        "empty",
+        "only-a-comment",
+        "too-long",
+        "nul-in-sql",
+        "nul-in-cell",
+        "too-many-rows",
+        "rows-not-a-number",
+        "unknown-engine",
+        "transaction-control",
+        "no-such-table",
+        "native-placeholder",
+        "select-with-two-rows",
+    ],
+)
+def test_bad_input_is_a_4xx_page_with_a_message(
+    client: FlaskClient, token: str, sql: str, fields: dict[str, str], status: int, words: str
+) -> None:
+    data = {"csrf_token": token, "sql": sql, "rows": "1", "action": "run"} | fields
+    response = client.post("/run", data=data)
+    assert response.status_code == status
+    assert "text/html" in response.content_type
+    assert words in error_message(html(response))
+    assert some_table(client, token) == SAMPLE_SOME_TABLE
+
+
+def test_an_oversized_request_body_is_a_413_page(client: FlaskClient, token: str, app: Flask) -> None:
+    too_big = "x" * (int(app.config["MAX_CONTENT_LENGTH"]) + 1)
+    response = client.post("/run", data={"csrf_token": token, "sql": too_big})
+    assert response.status_code == 413
+    assert "too large" in error_message(html(response))
+
+
+def test_unknown_addresses_are_a_404_page(client: FlaskClient) -> None:
+    response = client.get("/no/such/page")
+    assert response.status_code == 404
+    assert "nothing at this address" in error_message(html(response))
+
+
+# -- the lessons, end to end ----------------------------------------------------------------------
+
+
+def test_lesson_1_insert_a_user_then_read_the_users(client: FlaskClient, token: str) -> None:
+    page = html(run(client, token, INSERT_USER, {"Name": ["Петр"], "Age": ["20"]}))
+    assert page.select_one("#preview-rowcount").get_text() == "1 row"  # type: ignore[union-attr]
+    sent = [[td.get_text() for td in tr.find_all("td")] for tr in page.select("table.sent-params tbody tr")]
+    assert sent == [["1", "1", "'Петр'", "str"], ["1", "2", "20", "int"]]
+    assert "VALUES(?, ?)" in page.select_one("pre.driver").get_text()  # type: ignore[union-attr]
+
+    page = html(commit(client, token, commit_token(page)))
+    assert "Committed" in page.select_one(".committed").get_text()  # type: ignore[union-attr]
+
+    page = html(run(client, token, 'select * from "Users"'))
+    assert result_header(page) == ["Id", "Name", "Age"]
+    assert result_cells(page) == [["1", "Петр", "20"], ["2", "Василий", "26"], ["3", "Петр", "20"]]
+
+
+def test_lesson_2_select_then_update_two_rows_with_executemany(client: FlaskClient, token: str) -> None:
+    page = html(run(client, token, SELECT_Y, {"y": ["6"]}))
+    assert result_cells(page) == [["6", "8"], ["9", "10"], ["11", "12"], ["13", "14"]]
+
+    page = html(run(client, token, UPDATE_XY, {"x": ["9", "13"], "y": ["11", "15"]}))
+    assert page.select_one("#preview-rowcount").get_text() == "2 rows"  # type: ignore[union-attr]
+    assert "executemany with 2 parameter sets" in page.select_one("table.sent-params caption").get_text()  # type: ignore[union-attr]
+    assert page.select_one("pre.driver").get_text() == "UPDATE some_table SET y=? WHERE x=?"  # type: ignore[union-attr]
+    assert some_table(client, token) == SAMPLE_SOME_TABLE
+
+    page = html(commit(client, token, commit_token(page)))
+    assert page.select_one("#committed-rowcount").get_text() == "2 rows"  # type: ignore[union-attr]
+
+    page = html(run(client, token, SELECT_Y, {"y": ["6"]}))
+    assert result_cells(page) == [["6", "8"], ["9", "11"], ["11", "12"], ["13", "15"]]
+
+
+# -- one sandbox per visitor ----------------------------------------------------------------------
+
+
+def test_two_visitors_do_not_see_each_others_rows(app: Flask) -> None:
+    alice, bob = app.test_client(), app.test_client()
+    alice_token, bob_token = csrf_token(alice), csrf_token(bob)
+    page = html(run(alice, alice_token, INSERT_USER, {"Name": ["Alice"], "Age": ["30"]}))
+    assert commit(alice, alice_token, commit_token(page)).status_code == 200
+    assert [r[1] for r in users(alice, alice_token)] == ["Петр", "Василий", "Alice"]
+    assert users(bob, bob_token) == SAMPLE_USERS
+    # Bob's reset does not touch Alice's sandbox.
+    bob.post("/reset", data={"csrf_token": bob_token})
+    assert [r[1] for r in users(alice, alice_token)] == ["Петр", "Василий", "Alice"]
