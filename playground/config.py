@@ -24,6 +24,8 @@ class Limits:
     max_sql_bytes: int = 100_000
     max_grid_rows: int = 1000
     max_value_bytes: int = 1_000_000
+    # Values fetched for one statement's result, so that a few huge rows cannot fill the memory.
+    max_result_bytes: int = 16_000_000
     # SQLite page cap per sandbox: 5,000 pages of 4 KiB = about 20 MB.
     sqlite_max_pages: int = 5000
     # PostgreSQL: a commit that leaves the sandbox database larger than this is refused.
@@ -51,6 +53,7 @@ class Settings:
             max_sql_bytes=_int(env, "PLAYGROUND_MAX_SQL_BYTES", Limits.max_sql_bytes),
             max_grid_rows=_int(env, "PLAYGROUND_MAX_GRID_ROWS", Limits.max_grid_rows),
             max_value_bytes=_int(env, "PLAYGROUND_MAX_VALUE_BYTES", Limits.max_value_bytes),
+            max_result_bytes=_int(env, "PLAYGROUND_MAX_RESULT_BYTES", Limits.max_result_bytes),
             sqlite_max_pages=_int(env, "PLAYGROUND_SQLITE_MAX_PAGES", Limits.sqlite_max_pages),
             postgres_max_bytes=_int(env, "PLAYGROUND_POSTGRES_MAX_BYTES", Limits.postgres_max_bytes),
         )

@@ -79,7 +79,7 @@ class StatementFailed(UserError):
 
 
 def run_statements(
-    session: Session, script: Script, bindings: Bindings, backend: Backend, *, max_rows: int
+    session: Session, script: Script, bindings: Bindings, backend: Backend, *, max_rows: int, max_bytes: int
 ) -> RunResult:
     """Execute every statement in order in the session's transaction; stop at the first error."""
     for statement in script.statements:
@@ -92,7 +92,7 @@ def run_statements(
     results = []
     try:
         for statement in script.statements:
-            results.append(_run_one(session, statement, bindings, backend, sent_log, max_rows))
+            results.append(_run_one(session, statement, bindings, backend, sent_log, max_rows, max_bytes))
     finally:
         connection.info.pop(SENT_KEY, None)
     return RunResult(tuple(results), (time.perf_counter() - started) * 1000)
@@ -105,6 +105,7 @@ def _run_one(
     backend: Backend,
     sent_log: SentLog,
     max_rows: int,
+    max_bytes: int,
 ) -> StatementResult:
     clause = statement.clause
     typed = [bindparam(name, type_=bindings.types[name]) for name in statement.parameters if name in bindings.types]
@@ -130,9 +131,7 @@ def _run_one(
             returns_rows = result.returns_rows
             if returns_rows:
                 columns = tuple(result.keys())
-                rows = [tuple(r) for r in result.fetchmany(max_rows + 1)]
-                truncated = len(rows) > max_rows
-                del rows[max_rows:]
+                rows, truncated = _fetch_capped(result, max_rows, max_bytes)
             count = rowcount_of(result)
             result.close()
         except StatementError as exc:
@@ -160,6 +159,19 @@ def _run_one(
         wrote=wrote,
         sent=_sent(sent_log),
     )
+
+
+def _fetch_capped(result: Any, max_rows: int, max_bytes: int) -> tuple[list[tuple[Any, ...]], bool]:
+    """At most max_rows rows and about max_bytes of values; True if the result had more."""
+    rows: list[tuple[Any, ...]] = []
+    size = 0
+    # Row by row: a few huge rows must not fill the web process's memory before we can stop.
+    while (row := result.fetchone()) is not None:
+        if len(rows) == max_rows or size > max_bytes:
+            return rows, True
+        rows.append(tuple(row))
+        size += sum(len(v) if isinstance(v, str | bytes) else 8 for v in row)
+    return rows, False
 
 
 def _sent(log: SentLog) -> SentStatement | None:

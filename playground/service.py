@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from sqlalchemy.orm import Session
+
 from .backends.base import Backend, Table
 from .config import Settings
 from .errors import CapacityReached, UserError
@@ -140,7 +142,7 @@ class Playground:
             self._ready_sandbox(visitor, backend)
             with backend.session(visitor) as session:
                 try:
-                    result = run_statements(session, script, bindings, backend, max_rows=self.settings.limits.max_rows)
+                    result = self._run_statements(session, script, bindings, backend)
                 finally:
                     session.rollback()
         except UserError as e:
@@ -175,7 +177,7 @@ class Playground:
             self._ready_sandbox(visitor, backend)
             with backend.session(visitor) as session:
                 try:
-                    result = run_statements(session, script, bindings, backend, max_rows=self.settings.limits.max_rows)
+                    result = self._run_statements(session, script, bindings, backend)
                     if result.counts == pending.counts:
                         backend.check_before_commit(session, visitor)
                         session.commit()
@@ -231,6 +233,12 @@ class Playground:
         backend = self.backend(engine)
         self._ready_sandbox(visitor, backend)
         return backend.schema(visitor)
+
+    def _run_statements(self, session: Session, script: Script, bindings: Bindings, backend: Backend) -> RunResult:
+        limits = self.settings.limits
+        return run_statements(
+            session, script, bindings, backend, max_rows=limits.max_rows, max_bytes=limits.max_result_bytes
+        )
 
     # -- sandboxes --------------------------------------------------------------------------
 

@@ -199,6 +199,22 @@ def test_at_most_max_rows_are_fetched(playground: Playground, visitor: str, engi
     assert len(statement.rows) == limited.max_rows
 
 
+HUGE_VALUES = {
+    "sqlite": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c LIMIT 40) SELECT x, zeroblob(100000) FROM c",
+    "postgresql": "SELECT x, repeat('x', 100000) FROM generate_series(1, 40) AS x",
+}
+
+
+def test_a_few_huge_rows_are_cut_short_by_the_result_size_budget(
+    playground: Playground, visitor: str, engine_name: str
+) -> None:
+    limited = replace(playground.settings.limits, max_result_bytes=1_000_000)
+    playground.settings = replace(playground.settings, limits=limited)
+    statement = run(playground, visitor, HUGE_VALUES[engine_name]).run.statements[0]
+    assert statement.truncated
+    assert 10 <= len(statement.rows) <= 11
+
+
 def test_a_select_cannot_run_as_an_executemany(playground: Playground, visitor: str) -> None:
     with pytest.raises(UserError, match="returns rows, so it runs with one parameter row; the grid has 2"):
         run(playground, visitor, LESSON_2_SELECT, [{"y": 1}, {"y": 2}])
