@@ -68,6 +68,15 @@ def run() -> ResponseReturnValue:
     return jsonify(outcome_json(playground().run(visitor_id(), run_request)))
 
 
+@bp.post("/parameters")
+def parameters() -> ResponseReturnValue:
+    """The SQL's `:name` parameters as the server reads them (the grid's columns); runs nothing."""
+    data = _body()
+    sql = _text_field(data, "sql") or ""
+    engine = _text_field(data, "engine", required=False) or None
+    return jsonify(parameters=list(playground().parameters_of(sql, engine)))
+
+
 @bp.post("/commit")
 def commit() -> ResponseReturnValue:
     """Commit a preview once; 409 with the new preview if the counts changed."""

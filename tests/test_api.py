@@ -1,0 +1,362 @@
+"""The JSON API through Flask's test client: the same service and rules as the pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+SAMPLE_SOME_TABLE = [[1, 1], [2, 4], [6, 8], [9, 10], [11, 12], [13, 14]]
+SELECT_Y = "SELECT x, y FROM some_table WHERE y > :y ORDER BY x, y"
+
+
+class Api:
+    """A visitor using the API: their own cookie (sandbox) and CSRF token from GET /api/session."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+        session = client.get("/api/session")
+        assert session.status_code == 200
+        self.csrf = session.json["csrf_token"]
+
+    def post(self, path: str, body: Any = None, **kw: Any) -> TestResponse:
+        headers = {"X-CSRFToken": self.csrf} | kw.pop("headers", {})
+        if "data" in kw:
+            return self.client.post(path, headers=headers, **kw)
+        return self.client.post(path, json=body, headers=headers, **kw)
+
+    def run(self, sql: str, params: Any = None, **extra: Any) -> TestResponse:
+        body = {"sql": sql} | extra
+        if params is not None:
+            body["params"] = params
+        return self.post("/api/run", body)
+
+    def rows(self, sql: str) -> list[list[Any]]:
+        response = self.run(sql)
+        assert response.status_code == 200, response.json
+        assert response.json["status"] == "ok"
+        return response.json["statements"][-1]["rows"]
+
+    def some_table(self) -> list[list[Any]]:
+        return self.rows("SELECT x, y FROM some_table ORDER BY x, y")
+
+    def preview(self, sql: str, params: Any = None) -> dict[str, Any]:
+        response = self.run(sql, params)
+        assert response.status_code == 200, response.json
+        assert response.json["status"] == "preview"
+        return response.json
+
+    def commit(self, token: str) -> TestResponse:
+        return self.post("/api/commit", {"token": token})
+
+
+@pytest.fixture
+def api(client: FlaskClient) -> Api:
+    return Api(client)
+
+
+def assert_error(response: TestResponse, status: int, *words: str) -> str:
+    assert response.status_code == status, (response.status_code, response.get_data(as_text=True))
+    body = response.json
+    assert body["status"] == "error"
+    message = body["error"]["message"]
+    assert isinstance(message, str) and message
+    for word in words:
+        assert word in message, (word, message)
+    return message
+
+
+# -- run ------------------------------------------------------------------------------------------
+
+
+def test_a_read_returns_rows_as_json_arrays_and_what_the_driver_got(api: Api) -> None:
+    response = api.run(SELECT_Y, {"y": 6})
+    assert response.status_code == 200
+    body = response.json
+    assert body["status"] == "ok"
+    assert "token" not in body
+    assert body["rowcount"] == 4
+    assert isinstance(body["elapsed_ms"], int | float) and body["elapsed_ms"] >= 0
+    (statement,) = body["statements"]
+    assert statement["sql"] == SELECT_Y
+    assert statement["columns"] == ["x", "y"]
+    assert statement["rows"] == [[6, 8], [9, 10], [11, 12], [13, 14]]
+    assert statement["rowcount"] == 4
+    assert statement["truncated"] is False
+    assert statement["sent"]["statement"] == "SELECT x, y FROM some_table WHERE y > ? ORDER BY x, y"
+    assert statement["sent"]["parameters"] == [[{"key": "1", "value": 6, "type": "int"}]]
+
+
+@pytest.mark.parametrize("params", [None, [], {}, [{}]], ids=["omitted", "empty-list", "empty-object", "one-empty"])
+def test_params_may_be_omitted_or_empty_for_sql_without_parameters(api: Api, params: Any) -> None:
+    body = {"sql": "SELECT count(*) AS n FROM some_table"} | ({} if params is None else {"params": params})
+    response = api.post("/api/run", body)
+    assert response.status_code == 200
+    assert response.json["statements"][0]["rows"] == [[6]]
+
+
+def test_one_object_or_a_list_of_one_runs_once(api: Api) -> None:
+    for params in ({"y": 12}, [{"y": 12}]):
+        response = api.run(SELECT_Y, params)
+        assert response.json["statements"][0]["rows"] == [[13, 14]]
+
+
+def test_json_types_are_bound_as_given(api: Api) -> None:
+    response = api.run(
+        "SELECT :i AS i, :f AS f, :s AS s, :b AS b, :n AS n", {"i": 1, "f": 1.5, "s": "1", "b": True, "n": None}
+    )
+    assert response.status_code == 200
+    (statement,) = response.json["statements"]
+    assert statement["rows"] == [[1, 1.5, "1", 1, None]]
+    sent = statement["sent"]["parameters"][0]
+    assert [(v["value"], v["type"]) for v in sent] == [
+        (1, "int"),
+        (1.5, "float"),
+        ("1", "str"),
+        (True, "bool"),
+        (None, "NoneType"),
+    ]
+
+
+def test_values_are_json_bytes_as_hex_and_dates_as_text(api: Api) -> None:
+    response = api.run("SELECT x'00ff' AS b, date('2024-01-02') AS d, NULL AS n, 'NULL' AS t")
+    assert response.json["statements"][0]["rows"] == [["00ff", "2024-01-02", None, "NULL"]]
+
+
+def test_several_statements_each_report(api: Api) -> None:
+    response = api.run("SELECT 1 AS a; SELECT :y AS b", {"y": 2})
+    statements = response.json["statements"]
+    assert [s["rows"] for s in statements] == [[[1]], [[2]]]
+    assert [s["sql"] for s in statements] == ["SELECT 1 AS a;", "SELECT :y AS b"]
+
+
+def test_more_rows_than_max_rows_are_cut_and_flagged(api: Api) -> None:
+    sql = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c LIMIT 200) SELECT x FROM c"
+    (statement,) = api.run(sql).json["statements"]
+    assert statement["truncated"] is True
+    assert statement["rows"] == [[i] for i in range(1, 51)]
+
+
+# -- preview, commit, conflict, replay, discard, reset ----------------------------------------------
+
+
+def test_a_write_is_previewed_then_committed_once(api: Api) -> None:
+    preview = api.preview("UPDATE some_table SET y=:y WHERE x=:x", [{"x": 9, "y": 11}, {"x": 13, "y": 15}])
+    assert preview["rowcount"] == 2
+    assert isinstance(preview["token"], str) and len(preview["token"]) >= 20
+    sent = preview["statements"][0]["sent"]
+    assert sent["statement"] == "UPDATE some_table SET y=? WHERE x=?"
+    assert sent["executemany"] is True
+    assert [[v["value"] for v in values] for values in sent["parameters"]] == [[11, 9], [15, 13]]
+    assert api.some_table() == SAMPLE_SOME_TABLE  # a preview changes nothing
+
+    response = api.commit(preview["token"])
+    assert response.status_code == 200
+    assert response.json["status"] == "committed"
+    assert response.json["rowcount"] == 2
+    assert "token" not in response.json
+    after = [[1, 1], [2, 4], [6, 8], [9, 11], [11, 12], [13, 15]]
+    assert api.some_table() == after
+
+    # A replayed token is refused and applies nothing.
+    assert_error(api.commit(preview["token"]), 410, "nothing was applied again")
+    assert api.some_table() == after
+
+
+def test_a_commit_whose_counts_changed_is_a_409_conflict_with_a_new_token(api: Api) -> None:
+    stale = api.preview("DELETE FROM some_table WHERE y > 5")
+    assert stale["rowcount"] == 4
+    grow = api.preview("INSERT INTO some_table (x, y) VALUES (:x, :y)", {"x": 20, "y": 100})
+    assert api.commit(grow["token"]).json["status"] == "committed"
+    with_new_row = [*SAMPLE_SOME_TABLE, [20, 100]]
+
+    response = api.commit(stale["token"])
+    assert response.status_code == 409
+    body = response.json
+    assert body["status"] == "conflict"
+    assert body["rowcount"] == 5
+    assert body["token"] and body["token"] != stale["token"]
+    assert "changed since the preview" in body["message"]
+    assert api.some_table() == with_new_row  # nothing of the stale preview was applied
+
+    # The stale token is spent; the new one commits what the new preview showed.
+    assert_error(api.commit(stale["token"]), 410)
+    assert api.commit(body["token"]).json["rowcount"] == 5
+    assert api.some_table() == [[1, 1], [2, 4]]
+
+
+def test_discard_forgets_a_preview(api: Api) -> None:
+    preview = api.preview("DELETE FROM some_table")
+    response = api.post("/api/discard", {"token": preview["token"]})
+    assert response.status_code == 200
+    assert response.json == {"status": "discarded"}
+    assert_error(api.commit(preview["token"]), 410, "discarded")
+    assert_error(api.post("/api/discard", {"token": preview["token"]}), 410)
+    assert api.some_table() == SAMPLE_SOME_TABLE
+
+
+@pytest.mark.parametrize("path", ["/api/commit", "/api/discard"])
+def test_unknown_or_other_visitors_tokens_are_404(app: Flask, api: Api, path: str) -> None:
+    assert_error(api.post(path, {"token": "no-such-token"}), 404, "no such preview")
+    other = Api(app.test_client())
+    token = other.preview("DELETE FROM some_table")["token"]
+    assert_error(api.post(path, {"token": token}), 404)
+    assert other.some_table() == SAMPLE_SOME_TABLE
+    # The owner can still use it.
+    assert other.post(path, {"token": token}).status_code == 200
+
+
+@pytest.mark.parametrize("body", [{}, {"token": 5}, {"token": None}], ids=["missing", "number", "null"])
+def test_a_token_must_be_a_string(api: Api, body: dict[str, Any]) -> None:
+    assert_error(api.post("/api/commit", body), 400, '"token"')
+
+
+def test_reset_restores_the_sample_data(api: Api) -> None:
+    api.commit(api.preview("DELETE FROM some_table")["token"])
+    assert api.some_table() == []
+    response = api.post("/api/reset", {})
+    assert response.status_code == 200
+    assert response.json == {"status": "reset", "engine": "sqlite"}
+    assert api.some_table() == SAMPLE_SOME_TABLE
+    # An empty body is fine too.
+    assert api.post("/api/reset", data=b"").status_code == 200
+
+
+def test_schema_lists_the_visitors_tables(api: Api) -> None:
+    response = api.client.get("/api/schema")
+    assert response.status_code == 200
+    tables = {t["name"]: [(c["name"], c["type"]) for c in t["columns"]] for t in response.json["tables"]}
+    assert tables == {
+        "Users": [("Id", "INTEGER"), ("Name", "TEXT"), ("Age", "INTEGER")],
+        "some_table": [("x", "INTEGER"), ("y", "INTEGER")],
+    }
+    api.commit(api.preview("CREATE TABLE t (a TEXT)")["token"])
+    names = [t["name"] for t in api.client.get("/api/schema").json["tables"]]
+    assert names == ["Users", "some_table", "t"]
+
+
+def test_session_gives_a_csrf_token_the_engines_and_the_limits(client: FlaskClient) -> None:
+    body = client.get("/api/session").json
+    assert isinstance(body["csrf_token"], str) and len(body["csrf_token"]) > 20
+    assert body["engines"] == ["sqlite"] and body["default_engine"] == "sqlite"
+    assert body["limits"] == {"max_rows": 50, "time_limit_ms": 1000, "max_sql_bytes": 20_000, "max_grid_rows": 20}
+
+
+def test_two_visitors_have_separate_sandboxes(app: Flask, api: Api) -> None:
+    api.commit(api.preview("DELETE FROM some_table")["token"])
+    other = Api(app.test_client())
+    assert other.some_table() == SAMPLE_SOME_TABLE
+    assert api.some_table() == []
+
+
+# -- /api/parameters ------------------------------------------------------------------------------
+
+
+def test_parameters_are_the_grids_columns_in_order(api: Api) -> None:
+    response = api.post("/api/parameters", {"sql": "UPDATE some_table SET y=:y WHERE x=:x AND y <> :y"})
+    assert response.status_code == 200
+    assert response.json == {"parameters": ["y", "x"]}
+    # Colons inside literals, quoted names, comments and casts are not parameters.
+    sql = "SELECT ':a', \":b\", x::text, :c -- :d\n/* :e */ FROM t; SELECT :f"
+    assert api.post("/api/parameters", {"sql": sql, "engine": "sqlite"}).json == {"parameters": ["c", "f"]}
+    assert api.post("/api/parameters", {"sql": "SELECT 1"}).json == {"parameters": []}
+
+
+def test_parameters_run_nothing(app: Flask, api: Api) -> None:
+    runs = len(app.extensions["playground"].store.recent_runs(limit=1000))
+    assert api.post("/api/parameters", {"sql": "DELETE FROM some_table WHERE x = :x"}).json == {"parameters": ["x"]}
+    assert len(app.extensions["playground"].store.recent_runs(limit=1000)) == runs
+    assert api.some_table() == SAMPLE_SOME_TABLE
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        ({"sql": "SELECT ?"}, 400, "write parameters as :name"),
+        ({"sql": ""}, 400, "no SQL"),
+        ({"sql": "SELECT 1\x00"}, 400, "NUL"),
+        ({"sql": "x" * 20_001}, 413, "20,000"),
+        ({"sql": 1}, 400, '"sql"'),
+        ({"sql": "SELECT :a", "engine": "oracle"}, 400, "Unknown engine"),
+        ({"sql": "SELECT :a", "engine": 3}, 400, '"engine"'),
+    ],
+    ids=["native-placeholder", "empty", "nul", "too-long", "sql-not-a-string", "unknown-engine", "engine-not-a-string"],
+)
+def test_parameters_of_bad_sql_is_a_json_4xx(api: Api, body: dict[str, Any], status: int, words: str) -> None:
+    assert_error(api.post("/api/parameters", body), status, words)
+
+
+def test_parameters_need_the_csrf_token(client: FlaskClient) -> None:
+    assert_error(client.post("/api/parameters", json={"sql": "SELECT :a"}), 400, "security token")
+
+
+# -- errors ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"data": "{not json", "content_type": "application/json"}, "must be JSON"),
+        ({"data": "sql=SELECT 1", "content_type": "application/x-www-form-urlencoded"}, "must be JSON"),
+        ({"json": ["SELECT 1"]}, "JSON object"),
+        ({"json": "SELECT 1"}, "JSON object"),
+        ({"json": {"params": {}}}, '"sql" must be a string'),
+        ({"json": {"sql": 42}}, '"sql" must be a string'),
+        ({"json": {"sql": ["SELECT 1"]}}, '"sql" must be a string'),
+        ({"json": {"sql": "SELECT :y", "params": 6}}, '"params" must be an object or a list'),
+        ({"json": {"sql": "SELECT :y", "params": "y=6"}}, '"params" must be an object or a list'),
+        ({"json": {"sql": "SELECT :y", "params": [6]}}, "row 1 must be an object"),
+        ({"json": {"sql": "SELECT :y", "params": {"yy": 6}}}, ":yy, which the SQL does not use"),
+        ({"json": {"sql": "SELECT :y", "params": {}}}, "no value for :y"),
+        ({"json": {"sql": "SELECT :y", "params": [{"y": 1}, {"z": 2}]}}, "row 2 names :z"),
+        ({"json": {"sql": "SELECT :y", "params": {"y": [1, 2]}}}, "a list cannot be bound"),
+        ({"json": {"sql": "SELECT :y", "params": {"y": {"v": 1}}}}, "a dict cannot be bound"),
+        ({"json": {"sql": "SELECT :y", "params": {"y": 2**70}}}, "64-bit"),
+        ({"json": {"sql": "SELECT :y", "params": {"y": "a\x00"}}}, "NUL"),
+        ({"json": {"sql": "SELECT :y", "params": [{"y": i} for i in range(21)]}}, "At most 20"),
+        ({"json": {"sql": "SELECT :y", "params": [{"y": 1}, {"y": 2}]}}, "one parameter row"),
+        ({"json": {"sql": "SELEC 1"}}, 'near "SELEC": syntax error'),
+        ({"json": {"sql": ""}}, "no SQL"),
+        ({"json": {"sql": "ROLLBACK"}}, "transaction control"),
+        ({"json": {"sql": "SELECT 1", "engine": "oracle"}}, "Unknown engine"),
+    ],
+    ids=lambda v: None if isinstance(v, dict) else v[:24],
+)
+def test_bad_requests_are_json_4xx_errors_and_run_nothing(api: Api, kwargs: dict[str, Any], words: str) -> None:
+    response = api.client.post("/api/run", headers={"X-CSRFToken": api.csrf}, **kwargs)
+    assert 400 <= response.status_code < 500
+    assert response.is_json
+    assert assert_error(response, response.status_code, words)
+    assert api.some_table() == SAMPLE_SOME_TABLE
+
+
+def test_a_statement_error_names_the_statement(api: Api) -> None:
+    response = api.run("SELECT 1; SELECT * FROM missing")
+    assert_error(response, 400, "Statement 2", "no such table: missing")
+    assert response.json["error"]["statement"] == 2
+
+
+def test_a_failing_write_in_a_script_changes_nothing(api: Api) -> None:
+    assert_error(api.run("DELETE FROM some_table; INSERT INTO nowhere VALUES (1)"), 400, "no such table")
+    assert api.some_table() == SAMPLE_SOME_TABLE
+
+
+@pytest.mark.parametrize("path", ["/api/run", "/api/commit", "/api/discard", "/api/reset", "/api/parameters"])
+def test_a_post_without_the_csrf_header_is_a_400_and_changes_nothing(api: Api, path: str) -> None:
+    api.commit(api.preview("DELETE FROM some_table WHERE x = 1")["token"])  # so that a reset would show
+    preview = api.preview("DELETE FROM some_table")
+    body = {"sql": "DELETE FROM some_table", "token": preview["token"]}
+    response = api.client.post(path, json=body)
+    assert_error(response, 400, "security token")
+    response = api.client.post(path, json=body, headers={"X-CSRFToken": "forged"})
+    assert_error(response, 400, "security token")
+    assert api.some_table() == SAMPLE_SOME_TABLE[1:]
+    assert api.commit(preview["token"]).status_code == 200  # the token was not used up
+
+
+def test_wrong_methods_and_addresses_are_json_errors(client: FlaskClient) -> None:
+    assert_error(client.get("/api/run"), 405, "does not take that method")
+    assert_error(client.get("/api/nothing-here"), 404, "nothing at this address")
