@@ -1,0 +1,194 @@
+"""A real server for the end-to-end tests: `playground serve` (gunicorn) as a subprocess, and a small HTTP client.
+
+Used by tests/test_server.py and tests/test_browser.py. The server gets a free port on 127.0.0.1 and
+a data folder of the test's own; it is stopped (and, if it does not stop, killed by its own process
+group) when the `live_server` block ends.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.cookiejar import CookieJar
+from pathlib import Path
+from typing import Any
+
+START_TIMEOUT = 30.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def serve_command(port: int, workers: int) -> list[str]:
+    """The installed `playground` script next to this Python, else the same CLI as a module."""
+    script = Path(sys.executable).parent / "playground"
+    head = [str(script)] if script.exists() else [sys.executable, "-m", "playground.cli"]
+    return [*head, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+
+
+def child_pids(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (gunicorn's workers, for the master), from /proc."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        # The command name is in parentheses and may hold spaces; the fields after it are fixed.
+        fields = stat[stat.rindex(")") + 2 :].split()
+        state, parent = fields[0], int(fields[1])
+        if parent == pid and state != "Z":
+            children.append(int(entry.name))
+    return sorted(children)
+
+
+@dataclass
+class LiveServer:
+    process: subprocess.Popen[bytes]
+    url: str
+    data_dir: Path
+    log_path: Path
+
+    def workers(self) -> list[int]:
+        return child_pids(self.process.pid)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for_workers(self, count: int, *, other_than: set[int] = frozenset(), timeout: float = 20.0) -> list[int]:
+        """Until the master has `count` live workers, none of them in `other_than`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pids = self.workers()
+            if len(pids) == count and not set(pids) & set(other_than):
+                return pids
+            time.sleep(0.05)
+        raise AssertionError(f"the master has workers {self.workers()}, wanted {count} new ones\n{self.log()[-3000:]}")
+
+
+def _wait_until_answering(url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode}:\n{log_path.read_text(errors='replace')}")
+        try:
+            with urllib.request.urlopen(url + "/api/session", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(
+        f"the server did not answer within {START_TIMEOUT:.0f} s:\n{log_path.read_text(errors='replace')}"
+    )
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the master (gunicorn stops its workers); SIGKILL to its process group if it lingers."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        # Not reaped yet, so the id is still ours; start_new_session gave the master a group of its own.
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)
+
+
+@contextmanager
+def live_server(base: Path, *, workers: int = 2) -> Iterator[LiveServer]:
+    """`playground serve` on a free port with its data under `base`; stopped when the block ends."""
+    data_dir = base / "data"
+    log_path = base / "server.log"
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLAYGROUND_")}
+    env |= {"PLAYGROUND_DATA_DIR": str(data_dir), "PLAYGROUND_THREADS": "2", "PYTHONUNBUFFERED": "1"}
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            serve_command(port, workers),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_answering(url, process, log_path)
+        yield LiveServer(process, url, data_dir, log_path)
+    finally:
+        stop(process)
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes
+    content_type: str
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class HttpClient:
+    """One visitor over real HTTP: a cookie jar (the session, so the sandbox) and the CSRF token."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.cookies = CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies))
+        self.csrf = ""
+
+    def request(self, method: str, path: str, *, json_body: Any = None, form: dict[str, str] | None = None) -> Reply:
+        headers = {"X-CSRFToken": self.csrf} if self.csrf else {}
+        data = None
+        if json_body is not None:
+            data = json.dumps(json_body).encode()
+            headers["Content-Type"] = "application/json"
+        elif form is not None:
+            data = urllib.parse.urlencode(form).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        request = urllib.request.Request(self.base_url + path, data=data, method=method, headers=headers)
+        try:
+            with self.opener.open(request, timeout=20) as response:
+                return Reply(response.status, response.read(), response.headers.get("Content-Type", ""))
+        except urllib.error.HTTPError as e:
+            with e:
+                return Reply(e.code, e.read(), e.headers.get("Content-Type", ""))
+
+    def start(self) -> HttpClient:
+        """Open a session: the cookie and the CSRF token that goes with it."""
+        reply = self.request("GET", "/api/session")
+        assert reply.status == 200, reply.text
+        self.csrf = reply.json["csrf_token"]
+        return self
+
+    def post_json(self, path: str, body: Any) -> Reply:
+        return self.request("POST", path, json_body=body)
+
+    def rows(self, sql: str) -> list[list[Any]]:
+        reply = self.post_json("/api/run", {"sql": sql})
+        assert reply.status == 200 and reply.json["status"] == "ok", reply.text
+        return reply.json["statements"][-1]["rows"]
