@@ -512,9 +512,11 @@ class PostgresBackend:
 
     def ensure_sandbox(self, visitor: str) -> bool:
         name = self.sandbox_name(visitor)
+        created: list[bool] = []
         for attempt in range(5):
             try:
-                return self._ensure(name)
+                self._ensure(name, created)
+                return bool(created)
             except psycopg2.errors.InvalidCatalogName:
                 # The template went away (another process rebuilt it for another sample).
                 self.template = self._ensure_template()
@@ -523,9 +525,11 @@ class PostgresBackend:
                 if attempt == 4:
                     raise
             time.sleep(0.05 * (attempt + 1))
-        return self._ensure(name)
+        self._ensure(name, created)
+        return bool(created)
 
-    def _ensure(self, name: str) -> bool:
+    def _ensure(self, name: str, created: list[bool]) -> None:
+        """Create what is missing of the sandbox; appends to `created` once it made the database."""
         ident = _ident(name)
         with self._admin_cursor() as cur:
             cur.execute(
@@ -535,19 +539,17 @@ class PostgresBackend:
             )
             ready, can_login = cur.fetchone()
             if ready and can_login:
-                return False
+                return
             self._ensure_role(cur, name)
-            created = False
             if ready is None:
                 try:
                     cur.execute(f"CREATE DATABASE {ident} TEMPLATE {_ident(self.template)} ALLOW_CONNECTIONS false")
-                    created = True
+                    created.append(True)
                 except (psycopg2.errors.DuplicateDatabase, psycopg2.errors.UniqueViolation):
                     pass  # another process is creating it
             cur.execute(f"REVOKE ALL ON DATABASE {ident} FROM PUBLIC")
             cur.execute(f"GRANT CONNECT, TEMPORARY ON DATABASE {ident} TO {ident}")
             cur.execute(f"ALTER DATABASE {ident} ALLOW_CONNECTIONS true")
-            return created
 
     def _ensure_role(self, cur: Any, name: str) -> None:
         ident = _ident(name)
@@ -570,8 +572,9 @@ class PostgresBackend:
         ident = _ident(name)
         verifier = psycopg2.extensions.encrypt_password(self._password(name), name, cur.connection, "scram-sha-256")
         cur.execute(
-            f"ALTER ROLE {ident} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION "
-            f"NOBYPASSRLS CONNECTION LIMIT {_ROLE_CONNECTION_LIMIT} PASSWORD %s",
+            # (Attributes only a superuser may change, a sandbox role cannot have changed either.)
+            f"ALTER ROLE {ident} LOGIN NOCREATEDB NOCREATEROLE NOINHERIT "
+            f"CONNECTION LIMIT {_ROLE_CONNECTION_LIMIT} PASSWORD %s",
             (verifier,),
         )
         cur.execute(f"ALTER ROLE {ident} RESET ALL")
