@@ -759,7 +759,9 @@ class PostgresBackend:
             node = _parse(statement.sql)[0].stmt
         except (parser.ParseError, IndexError):
             node = None
-        conn.info[_STREAM_KEY] = node is not None and _streamable(node)
+        # The dict itself: after a lost connection, Connection.info refuses to be read.
+        info = conn.info
+        info[_STREAM_KEY] = node is not None and _streamable(node)
         lock = threading.Lock()
         active = [True]
 
@@ -777,7 +779,7 @@ class PostgresBackend:
             with lock:
                 active[0] = False
             timer.cancel()
-            conn.info.pop(_STREAM_KEY, None)
+            info.pop(_STREAM_KEY, None)
 
         try:
             yield evidence
