@@ -4,7 +4,7 @@ PLAYGROUND_TEST_POSTGRES_URL names a role that may create roles and databases (a
 practice, e.g. postgresql://postgres@127.0.0.1:5432/test). Without it the tests skip, saying
 why; with CI=true a missing or unreachable server fails them instead.
 
-A test module binds the fixtures with `pg_env, new_visitor, playground, unchecked = fixtures()`.
+A test module binds the fixtures with `pg_env, new_visitor, shared_visitor, playground, unchecked = fixtures()`.
 The backend under test never uses that URL: each test session creates a NON-superuser admin
 role (LOGIN CREATEROLE CREATEDB) owning its own admin database, under a unique prefix, and
 drops every database and role it made at the end. The superuser URL is used only to set that
@@ -151,6 +151,14 @@ def make_playground(backend: Any, tmp_path: Path, limits: Limits = LIMITS) -> Pl
     return Playground(settings, Store(f"sqlite:///{tmp_path / 'store.sqlite3'}"), {"postgresql": backend}, "postgresql")
 
 
+@pytest.fixture(scope="module", name="shared_visitor")
+def _shared_visitor(pg_env: PgEnv) -> Iterator[str]:
+    """One visitor for a module's tests that must leave the sandbox as it was (refusals)."""
+    visitor = secrets.token_hex(16)
+    yield visitor
+    pg_env.backend.drop_sandbox(visitor)
+
+
 @pytest.fixture(name="playground")
 def _playground(pg_env: PgEnv, tmp_path: Path) -> Iterator[Playground]:
     service = make_playground(pg_env.backend, tmp_path)
@@ -182,6 +190,6 @@ def _unchecked(pg_env: PgEnv, tmp_path: Path) -> Iterator[Playground]:
 def fixtures() -> tuple[Any, ...]:
     """The fixtures, for a test module to bind at its top level (this is not a conftest):
 
-    pg_env, new_visitor, playground, unchecked = pg_support.fixtures()
+    pg_env, new_visitor, shared_visitor, playground, unchecked = pg_support.fixtures()
     """
-    return _pg_env, _new_visitor, _playground, _unchecked
+    return _pg_env, _new_visitor, _shared_visitor, _playground, _unchecked

@@ -16,7 +16,7 @@ from playground.script import parse_script
 from playground.service import Playground, RunRequest
 
 pytestmark = pytest.mark.postgresql
-pg_env, new_visitor, playground, unchecked = fixtures()
+pg_env, new_visitor, shared_visitor, playground, unchecked = fixtures()
 
 SAMPLE_ROWS = [(1, 1), (2, 4), (6, 8), (9, 10), (11, 12), (13, 14)]
 
@@ -312,8 +312,10 @@ def test_database_errors_carry_the_database_message(playground: Playground, new_
         ("CREATE SCHEMA s GRANT SELECT ON TABLES TO PUBLIC", "privileges belong"),
     ],
 )
-def test_check_refuses_with_a_reason(pg_env: PgEnv, playground: Playground, new_visitor, sql: str, reason: str) -> None:
-    visitor = new_visitor()
+def test_check_refuses_with_a_reason(
+    pg_env: PgEnv, playground: Playground, shared_visitor, sql: str, reason: str
+) -> None:
+    visitor = shared_visitor
     keyword = sql.split()[0].upper()
     with pytest.raises(RefusedStatement) as info:
         playground.run(visitor, RunRequest(f"DELETE FROM some_table; {sql}"))

@@ -19,7 +19,7 @@ from playground.errors import RefusedStatement, TimeLimitExceeded, UserError
 from playground.service import Playground, RunRequest
 
 pytestmark = pytest.mark.postgresql
-pg_env, new_visitor, playground, unchecked = fixtures()
+pg_env, new_visitor, shared_visitor, playground, unchecked = fixtures()
 
 SAMPLE_ROWS = [(1, 1), (2, 4), (6, 8), (9, 10), (11, 12), (13, 14)]
 
@@ -105,9 +105,9 @@ def test_copy_cannot_touch_server_files_or_programs(pg_env: PgEnv, unchecked: Pl
     ],
 )
 def test_server_file_and_process_functions_are_denied(
-    pg_env: PgEnv, unchecked: Playground, new_visitor, sql: str
+    pg_env: PgEnv, unchecked: Playground, shared_visitor, sql: str
 ) -> None:
-    visitor = new_visitor()
+    visitor = shared_visitor
     message = refused(unchecked, visitor, sql)
     assert "permission denied for function" in message
     assert not os.path.exists("/tmp/playground-lo-export")
@@ -161,8 +161,8 @@ def test_server_settings_cannot_be_changed(pg_env: PgEnv, unchecked: Playground,
         ("DROP SCHEMA public CASCADE", "must be owner of schema public"),
     ],
 )
-def test_escalations_are_denied(pg_env: PgEnv, unchecked: Playground, new_visitor, sql: str, fragment: str) -> None:
-    visitor = new_visitor()
+def test_escalations_are_denied(pg_env: PgEnv, unchecked: Playground, shared_visitor, sql: str, fragment: str) -> None:
+    visitor = shared_visitor
     with pytest.raises(RefusedStatement) as info:
         unchecked.run(visitor, RunRequest(sql))
     assert fragment in info.value.message
