@@ -10,6 +10,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
 
 class ConfigError(Exception):
     """A setting that cannot be used; the message is one line for the operator."""
@@ -90,6 +93,23 @@ class Settings:
         if not key:
             raise ConfigError(f"{path} is empty; delete it or set PLAYGROUND_SECRET_KEY")
         return key
+
+
+def postgres_url(url: str) -> URL:
+    """A PostgreSQL URL for psycopg2, the driver the playground is built on.
+
+    SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3; the lessons (and our guard, which uses
+    psycopg2's cancel() and error classes) mean psycopg2.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError("the PostgreSQL URL is not a database URL") from None
+    if parsed.get_backend_name() != "postgresql":
+        raise ConfigError(f"the PostgreSQL URL must start with postgresql://, not {parsed.drivername}://")
+    if "+" in parsed.drivername and parsed.drivername != "postgresql+psycopg2":
+        raise ConfigError(f"the PostgreSQL URL must use the psycopg2 driver, not {parsed.drivername}")
+    return parsed.set(drivername="postgresql+psycopg2")
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:

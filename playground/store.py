@@ -32,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
+from .config import postgres_url
 from .errors import TokenSpent, TokenUnknown
 
 metadata = MetaData()
@@ -114,7 +115,8 @@ class Store:
     """Bookkeeping on the administrative database (PostgreSQL) or a SQLite file in the data folder."""
 
     def __init__(self, url: str) -> None:
-        self.engine: Engine = create_engine(url, pool_pre_ping=True)
+        database_url = url if url.startswith("sqlite") else postgres_url(url)
+        self.engine: Engine = create_engine(database_url, pool_pre_ping=True)
         if self.engine.dialect.name == "sqlite":
 
             @event.listens_for(self.engine, "connect")

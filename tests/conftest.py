@@ -38,8 +38,10 @@ def postgres_url_or_skip() -> str:
         pytest.skip("PLAYGROUND_TEST_POSTGRES_URL is not set: PostgreSQL cases skipped")
     import sqlalchemy
 
+    from playground.config import postgres_url
+
     try:
-        engine = sqlalchemy.create_engine(url)
+        engine = sqlalchemy.create_engine(postgres_url(url))
         with engine.connect():
             pass
         engine.dispose()
