@@ -155,6 +155,16 @@ def test_reset_restores_the_sample_and_drop_removes_database_and_role(
     assert pg_env.su("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)) == []
 
 
+def test_the_student_owns_the_sample_tables(pg_env: PgEnv, playground: Playground, new_visitor) -> None:
+    visitor = new_visitor()
+    preview = playground.run(visitor, RunRequest('ALTER TABLE some_table ADD COLUMN z int; DROP TABLE "Users"'))
+    playground.commit(visitor, preview.token)
+    assert [t.name for t in playground.schema(visitor)] == ["some_table"]
+    assert pg_env.query(visitor, "SELECT count(*) FROM some_table WHERE z IS NULL") == [(6,)]
+    playground.reset(visitor)
+    assert sorted(t.name for t in playground.schema(visitor)) == ["Users", "some_table"]
+
+
 def test_visitors_are_isolated(pg_env: PgEnv, playground: Playground, new_visitor) -> None:
     alice, bob = new_visitor(), new_visitor()
     preview = playground.run(alice, RunRequest("CREATE TABLE secrets (s text); INSERT INTO secrets VALUES ('alice')"))
@@ -397,20 +407,27 @@ def test_admin_role_is_not_a_superuser_and_owns_no_student_role(
     visitor = new_visitor()
     playground.run(visitor, RunRequest("SELECT 1"))
     name = pg_env.backend.sandbox_name(visitor)
+    owner_role = name.replace("_sb_", "_own_")
     assert pg_env.su(
         "SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = %s", (pg_env.admin_role,)
     ) == [(False, True, True)]
     role = pg_env.su(
-        "SELECT rolsuper, rolcreatedb, rolcreaterole, rolinherit, rolreplication, rolbypassrls, rolcanlogin, rolconnlimit "
+        "SELECT rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls, rolcanlogin, rolconnlimit "
         "FROM pg_roles WHERE rolname = %s",
         (name,),
     )
-    assert role == [(False, False, False, False, False, False, True, 4)]
-    # Nobody is a member of the student role, and it is a member of nothing.
-    assert pg_env.su(
-        "SELECT count(*) FROM pg_auth_members m JOIN pg_roles r ON r.oid IN (m.roleid, m.member) WHERE r.rolname = %s",
-        (name,),
-    ) == [(0,)]
+    assert role == [(False, False, False, False, False, True, 4)]
+    memberships = pg_env.su(
+        "SELECT g.rolname, m.rolname FROM pg_auth_members a JOIN pg_roles g ON g.oid = a.roleid "
+        "JOIN pg_roles m ON m.oid = a.member WHERE %s IN (g.rolname, m.rolname) OR %s IN (g.rolname, m.rolname)",
+        (name, owner_role),
+    )
+    # The login role is a member of its owner role only; nobody (the admin included) is a member of either.
+    assert memberships == [(owner_role, name)]
+    owners = pg_env.query(
+        visitor, "SELECT DISTINCT pg_get_userbyid(relowner) FROM pg_class WHERE relnamespace = 'public'::regnamespace"
+    )
+    assert owners == [(owner_role,)]
     owner, acl = pg_env.su("SELECT pg_get_userbyid(datdba), datacl::text FROM pg_database WHERE datname = %s", (name,))[
         0
     ]

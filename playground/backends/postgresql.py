@@ -4,20 +4,22 @@ The boundary is PostgreSQL's own privilege system. Each visitor gets:
 
 * a database `<prefix>_sb_<id>`, created by the admin role (which owns it) as a copy of a
   template database seeded with `playground/sample/postgresql.sql`;
-* a login role of the same opaque name (an HMAC of the visitor id, so that names in the
-  world-readable `pg_roles`/`pg_database` reveal nothing), NOSUPERUSER NOCREATEDB NOCREATEROLE
-  NOINHERIT NOREPLICATION NOBYPASSRLS, with a small CONNECTION LIMIT and a password derived
-  from a secret kept in the admin database (so every app process can log in as it);
-* CONNECT and TEMPORARY on its own database and nothing else: CONNECT is revoked from PUBLIC
-  on every sandbox database and on the template. Inside the sandbox, the template grants
-  PUBLIC (that is, in practice, only the sandbox role, the one role that can connect) CREATE
-  on the schema `public` and every privilege on the sample tables and sequences. The sample
-  tables stay owned by the admin role: the student reads, writes and truncates them and owns
-  whatever it creates, but cannot DROP or ALTER the sample tables (Reset restores them).
+* a login role of the same opaque name (`<id>` is an HMAC of the visitor id, so the names in
+  the world-readable `pg_roles`/`pg_database` reveal nothing), NOSUPERUSER NOCREATEDB
+  NOCREATEROLE NOREPLICATION NOBYPASSRLS, with a small CONNECTION LIMIT and a password derived
+  from a secret kept in the admin database (so that every app process can log in as it);
+* a NOLOGIN role `<prefix>_own_<id>` that owns the sample's tables in that database (and
+  nothing anywhere else); the login role is its only member, so the student can ALTER, DROP
+  and TRUNCATE the sample tables. (A non-superuser admin can only give objects to a role it is
+  a member of: it is a member of the owner role for the moment of the hand-over, never of the
+  login role.)
+* CONNECT and TEMPORARY on its own database and nothing else: CONNECT is revoked from PUBLIC on
+  every sandbox database and on the template. The template grants PUBLIC CREATE on the schema
+  `public` (in a sandbox, only its role can connect), so the student creates its own tables.
 
 Student SQL only ever runs on a connection logged in as that role. The admin URL is used only
-to create, reset and drop sandboxes and the template; it never connects to a sandbox database.
-The admin role is never granted membership in a student role.
+to create, reset and drop sandboxes and the template; it connects to a sandbox database only
+while creating it, before the sandbox role may. The admin role is never granted the login role.
 
 Minimal privileges of the admin role (PLAYGROUND_DATABASE_URL / the admin URL):
 
@@ -53,6 +55,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -83,6 +86,8 @@ _ROLE_CONNECTION_LIMIT = 4
 # The watchdog fires a little after statement_timeout, which normally ends the statement first.
 _WATCHDOG_GRACE_S = 0.1
 _STREAM_KEY = "playground.pg.stream"
+# Changes whenever what _build_template does changes, so that old templates are not reused.
+_TEMPLATE_RECIPE = "2"
 _BASELINE_KEY = "playground.pg.tuples"
 
 
@@ -448,7 +453,7 @@ class PostgresBackend:
 
     def _ensure_template(self) -> str:
         """The template database for this sample; built (under a temporary name) if missing."""
-        digest = hashlib.sha256(self.sample_sql.encode("utf-8")).hexdigest()
+        digest = hashlib.sha256(f"{_TEMPLATE_RECIPE}\n{self.sample_sql}".encode()).hexdigest()
         name = f"{self.prefix}_tpl_{digest[:16]}"
         with self._admin_cursor() as cur:
             cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
@@ -474,8 +479,6 @@ class PostgresBackend:
                     cur.execute(self.sample_sql)
                     # Only the sandbox's own role can connect to a sandbox: PUBLIC means that role.
                     cur.execute("GRANT USAGE, CREATE ON SCHEMA public TO PUBLIC")
-                    cur.execute("GRANT ALL ON ALL TABLES IN SCHEMA public TO PUBLIC")
-                    cur.execute("GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO PUBLIC")
             finally:
                 seed.dispose()
             with self._admin_cursor() as cur:
@@ -520,8 +523,13 @@ class PostgresBackend:
             except psycopg2.errors.InvalidCatalogName:
                 # The template went away (another process rebuilt it for another sample).
                 self.template = self._ensure_template()
-            except (psycopg2.errors.InternalError_, psycopg2.errors.ObjectInUse):
-                # "tuple concurrently updated" on a catalog row two processes change at once.
+            except (
+                psycopg2.errors.InternalError_,
+                psycopg2.errors.ObjectInUse,
+                psycopg2.errors.InsufficientPrivilege,
+            ):
+                # Two processes making the same sandbox: "tuple concurrently updated" on a catalog
+                # row both change, or one took back the admin's owner membership the other used.
                 if attempt == 4:
                     raise
             time.sleep(0.05 * (attempt + 1))
@@ -529,32 +537,70 @@ class PostgresBackend:
         return bool(created)
 
     def _ensure(self, name: str, created: list[bool]) -> None:
-        """Create what is missing of the sandbox; appends to `created` once it made the database."""
-        ident = _ident(name)
+        """Create what is missing of the sandbox; appends to `created` once it made the database.
+
+        The sandbox is ready once its role may CONNECT to it, which is granted last.
+        """
+        ident, owner = _ident(name), _owner_of(name)
         with self._admin_cursor() as cur:
             cur.execute(
-                "SELECT (SELECT datallowconn FROM pg_database WHERE datname = %s), "
-                "(SELECT rolcanlogin FROM pg_roles WHERE rolname = %s)",
+                "SELECT d.datallowconn, r.rolcanlogin, "
+                "CASE WHEN d.oid IS NOT NULL AND r.oid IS NOT NULL "
+                "THEN has_database_privilege(r.oid, d.oid, 'CONNECT') END "
+                "FROM (SELECT 1) one LEFT JOIN pg_database d ON d.datname = %s "
+                "LEFT JOIN pg_roles r ON r.rolname = %s",
                 (name, name),
             )
-            ready, can_login = cur.fetchone()
-            if ready and can_login:
+            allow, can_login, can_connect = cur.fetchone()
+            if allow and can_login and can_connect:
                 return
             self._ensure_role(cur, name)
-            if ready is None:
+            with suppress(psycopg2.errors.DuplicateObject, psycopg2.errors.UniqueViolation):
+                cur.execute(f"CREATE ROLE {_ident(owner)} NOLOGIN NOINHERIT")
+            if allow is None:
                 try:
                     cur.execute(f"CREATE DATABASE {ident} TEMPLATE {_ident(self.template)} ALLOW_CONNECTIONS false")
                     created.append(True)
                 except (psycopg2.errors.DuplicateDatabase, psycopg2.errors.UniqueViolation):
                     pass  # another process is creating it
             cur.execute(f"REVOKE ALL ON DATABASE {ident} FROM PUBLIC")
+            cur.execute(f"ALTER DATABASE {ident} ALLOW_CONNECTIONS true")  # nobody else may CONNECT yet
+            self._hand_over_sample(cur, name, owner)
+            cur.execute(f"GRANT {_ident(owner)} TO {ident}")
             cur.execute(f"GRANT CONNECT, TEMPORARY ON DATABASE {ident} TO {ident}")
-            cur.execute(f"ALTER DATABASE {ident} ALLOW_CONNECTIONS true")
+
+    def _hand_over_sample(self, cur: Any, name: str, owner: str) -> None:
+        """Give the sample's objects to the sandbox's owner role, of which the sandbox role is a member.
+
+        ALTER ... OWNER needs the admin to be a member of the new owner: it is, for this step only.
+        (The sandbox role itself is never granted to the admin.)
+        """
+        cur.execute(f"GRANT {_ident(owner)} TO CURRENT_USER")
+        try:
+            conn = psycopg2.connect(
+                self.admin_url.set(drivername="postgresql", database=name).render_as_string(hide_password=False),
+                connect_timeout=10,
+                application_name="playground-admin",
+            )
+            try:
+                conn.autocommit = True
+                with conn.cursor() as sandbox:
+                    while statement := _next_hand_over(sandbox, owner):
+                        try:
+                            sandbox.execute(statement)
+                        except psycopg2.errors.InsufficientPrivilege:
+                            # Another process handed it over a moment ago, or this fails for real.
+                            if _next_hand_over(sandbox, owner) == statement:
+                                raise
+            finally:
+                conn.close()
+        finally:
+            cur.execute(f"REVOKE {_ident(owner)} FROM CURRENT_USER")
 
     def _ensure_role(self, cur: Any, name: str) -> None:
         ident = _ident(name)
         attributes = (
-            f"LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS "
+            f"LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT NOREPLICATION NOBYPASSRLS "
             f"CONNECTION LIMIT {_ROLE_CONNECTION_LIMIT}"
         )
         # The server stores only a SCRAM verifier computed here: no password in its logs.
@@ -573,11 +619,19 @@ class PostgresBackend:
         verifier = psycopg2.extensions.encrypt_password(self._password(name), name, cur.connection, "scram-sha-256")
         cur.execute(
             # (Attributes only a superuser may change, a sandbox role cannot have changed either.)
-            f"ALTER ROLE {ident} LOGIN NOCREATEDB NOCREATEROLE NOINHERIT "
+            f"ALTER ROLE {ident} LOGIN NOCREATEDB NOCREATEROLE INHERIT "
             f"CONNECTION LIMIT {_ROLE_CONNECTION_LIMIT} PASSWORD %s",
             (verifier,),
         )
         cur.execute(f"ALTER ROLE {ident} RESET ALL")
+        # PostgreSQL 15 lets a session user grant its own role: take back any grant to the admin.
+        cur.execute(
+            "SELECT 1 FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid "
+            "WHERE r.rolname = %s AND m.member = (SELECT oid FROM pg_roles WHERE rolname = CURRENT_USER)",
+            (name,),
+        )
+        if cur.fetchone():
+            cur.execute(f"REVOKE {ident} FROM CURRENT_USER")
         if self.can_set_temp_file_limit:
             cur.execute(f"ALTER ROLE {ident} SET temp_file_limit = %s", (self._temp_file_limit(),))
 
@@ -607,13 +661,16 @@ class PostgresBackend:
                 # Another sandbox's role granted it a privilege; that grant goes when that
                 # sandbox goes. Until then the role cannot log in; a later drop retries.
                 cur.execute(f"ALTER ROLE {_ident(name)} NOLOGIN PASSWORD NULL")
+            with suppress(psycopg2.errors.DependentObjectsStillExist):
+                cur.execute(f"DROP ROLE IF EXISTS {_ident(_owner_of(name))}")
 
     def _drop_orphan_roles(self) -> None:
         with self._admin_cursor() as cur:
             cur.execute(
                 "SELECT r.rolname FROM pg_roles r WHERE r.rolname ~ %s AND NOT r.rolcanlogin "
-                "AND NOT EXISTS (SELECT 1 FROM pg_database d WHERE d.datname = r.rolname)",
-                (self._pattern("sb"),),
+                "AND NOT EXISTS (SELECT 1 FROM pg_database d "
+                "WHERE d.datname = regexp_replace(r.rolname, '_own_([0-9a-f]+)$', '_sb_\\1'))",
+                (self._pattern("sb|own"),),
             )
             orphans = [r[0] for r in cur.fetchall()]
         for name in orphans:
@@ -651,7 +708,7 @@ class PostgresBackend:
         for name in databases:
             self._drop_database(name)
         with self._admin_cursor() as cur:
-            cur.execute("SELECT rolname FROM pg_roles WHERE rolname ~ %s", (self._pattern("sb"),))
+            cur.execute("SELECT rolname FROM pg_roles WHERE rolname ~ %s ORDER BY rolname", (self._pattern("sb|own"),))
             roles = [r[0] for r in cur.fetchall()]
             for name in roles:
                 cur.execute(f"DROP ROLE IF EXISTS {_ident(name)}")
@@ -741,7 +798,7 @@ class PostgresBackend:
                     f"SET LOCAL statement_timeout = {ms}; SET LOCAL lock_timeout = {ms}; "
                     f"SET LOCAL idle_in_transaction_session_timeout = {idle_ms}; " + _AFTER_STATEMENT
                 )
-                conn.info[_BASELINE_KEY] = _tuples(cur.fetchall())
+                conn.info[_BASELINE_KEY] = _Snapshot.of(cur.fetchall())
 
         record_sent_statements(engine)
         return engine
@@ -809,15 +866,20 @@ class PostgresBackend:
             ) from None
         except psycopg2.Error as e:
             raise UserError(f"{statement.label} failed: {_message(e)}.", statement=statement.index) from None
-        tuples = _tuples(rows)
-        before = conn.info.get(_BASELINE_KEY, 0)
-        conn.info[_BASELINE_KEY] = tuples
-        evidence.wrote = rows[0][0] is not None
+        after = _Snapshot.of(rows)
+        before = conn.info.get(_BASELINE_KEY) or _Snapshot(None, 0, 0)
+        conn.info[_BASELINE_KEY] = after
+        # This statement wrote if the transaction got its id now, or if any table's (catalogs
+        # included: DDL) tuples changed since the previous statement; a data-changing command
+        # counts as a write even when it matched no row (as on SQLite).
+        evidence.wrote = (
+            plain_write or (before.xid is None and after.xid is not None) or after.all_tuples != before.all_tuples
+        )
         # INSERT/UPDATE/DELETE/MERGE: the driver's rowcount is the command's own count (summed
         # over an executemany). Anything else that wrote (a data-modifying WITH, a function,
-        # CREATE TABLE AS): the rows the transaction's statistics say it changed.
+        # CREATE TABLE AS): the rows of user tables the transaction's statistics say it changed.
         if evidence.wrote and not plain_write:
-            evidence.changes = max(tuples - before, 0)
+            evidence.changes = max(after.user_tuples - before.user_tuples, 0)
 
     def translate_error(self, exc: BaseException, evidence: Evidence) -> UserError | None:
         if evidence.refusal:
@@ -932,16 +994,31 @@ class PostgresBackend:
 # standard_conforming_strings is put back on so that the next statement's text means to the
 # server what it meant to the parser that split and checked it.
 _AFTER_STATEMENT = (
-    "SELECT one.xid, s.n_tup_ins, s.n_tup_upd, s.n_tup_del FROM "
+    "SELECT one.xid, s.schemaname, s.n_tup_ins, s.n_tup_upd, s.n_tup_del FROM "
     "(SELECT pg_catalog.pg_current_xact_id_if_assigned() AS xid, "
     "pg_catalog.set_config('standard_conforming_strings', 'on', false) AS scs) one "
-    "LEFT JOIN pg_catalog.pg_stat_xact_user_tables s ON true"
+    "LEFT JOIN pg_catalog.pg_stat_xact_all_tables s ON true"
 )
+_SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
 
 
-def _tuples(rows: list[tuple[Any, ...]]) -> int:
-    """Rows inserted, updated and deleted so far in this transaction, over all tables."""
-    return sum(sum(v or 0 for v in row[1:]) for row in rows)
+@dataclass(frozen=True)
+class _Snapshot:
+    """The transaction's id (if it has one) and the tuples it changed so far."""
+
+    xid: str | None
+    all_tuples: int  # every table, system catalogs included
+    user_tuples: int  # the student's tables (temporary ones included)
+
+    @classmethod
+    def of(cls, rows: list[tuple[Any, ...]]) -> _Snapshot:
+        all_tuples = user_tuples = 0
+        for _xid, schema, *counts in rows:
+            n = sum(c or 0 for c in counts)
+            all_tuples += n
+            if schema and not schema.startswith(_SYSTEM_SCHEMAS):
+                user_tuples += n
+        return cls(rows[0][0] if rows else None, all_tuples, user_tuples)
 
 
 def _psycopg2_url(url: str) -> URL:
@@ -955,6 +1032,38 @@ def _psycopg2_url(url: str) -> URL:
         # The guard uses psycopg2 itself (cancel, error classes).
         raise ConfigError(f"the PostgreSQL admin URL must use the psycopg2 driver, not {parsed.drivername}")
     return parsed.set(drivername="postgresql+psycopg2")
+
+
+def _owner_of(name: str) -> str:
+    """The owner role of sandbox `<prefix>_sb_<hex>`: `<prefix>_own_<hex>`."""
+    head, _, digest = name.rpartition("_sb_")
+    return f"{head}_own_{digest}"
+
+
+_HAND_OVER = (
+    # Tables first (a table takes its serial sequences along), then sequences, types, routines.
+    "SELECT CASE c.relkind WHEN 'S' THEN 2 ELSE 1 END, format('ALTER %%s %%I OWNER TO %%I', CASE c.relkind WHEN 'v' THEN 'VIEW' "
+    "WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE' WHEN 'f' THEN 'FOREIGN TABLE' "
+    "ELSE 'TABLE' END, c.relname, %s) FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace "
+    "AND c.relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user) "
+    "AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') "
+    "UNION ALL SELECT 3, format('ALTER %%s %%I OWNER TO %%I', CASE t.typtype WHEN 'd' THEN 'DOMAIN' "
+    "ELSE 'TYPE' END, t.typname, %s) FROM pg_type t WHERE t.typnamespace = 'public'::regnamespace "
+    "AND t.typowner = (SELECT oid FROM pg_roles WHERE rolname = current_user) "
+    "AND (t.typtype IN ('e', 'd', 'r') OR (t.typtype = 'c' AND (SELECT relkind FROM pg_class "
+    "WHERE oid = t.typrelid) = 'c')) "
+    "UNION ALL SELECT 4, format('ALTER ROUTINE %%s OWNER TO %%I', p.oid::regprocedure, %s) "
+    "FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace "
+    "AND p.proowner = (SELECT oid FROM pg_roles WHERE rolname = current_user) "
+    "ORDER BY 1 LIMIT 1"
+)
+
+
+def _next_hand_over(cur: Any, owner: str) -> str | None:
+    """The next ALTER ... OWNER TO the sample still needs (the admin's objects in `public`)."""
+    cur.execute(_HAND_OVER, (owner, owner, owner))
+    row = cur.fetchone()
+    return row[1] if row else None
 
 
 def _ident(name: str) -> str:
