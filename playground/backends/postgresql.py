@@ -895,8 +895,13 @@ class PostgresBackend:
                 if "permission denied" not in message:
                     message = f"permission denied: {message}"
                 return RefusedStatement(message)
-            if code in ("53100", "53400") or "temp_file_limit" in message:
-                return SandboxFull(f"your sandbox reached its size limit ({message})")
+            if code == "53400" or "temp_file_limit" in message:
+                return SandboxFull(
+                    f"it needed more temporary disk space than a sandbox may use ({message}); "
+                    "sort or group fewer rows, or add a WHERE"
+                )
+            if code == "53100":
+                return SandboxFull(f"the database server's disk is full ({message})")
             if code == "53300":
                 return SandboxBusy(message)
             return UserError(message)
