@@ -86,15 +86,16 @@ def run_statements(
         # Every statement is checked before the first one runs.
         backend.check(statement)
     started = time.perf_counter()
-    connection = session.connection()
+    # Keep the dict itself: after a lost connection, `connection.info` refuses to answer.
+    info = session.connection().info
     sent_log = SentLog()
-    connection.info[SENT_KEY] = sent_log
+    info[SENT_KEY] = sent_log
     results = []
     try:
         for statement in script.statements:
             results.append(_run_one(session, statement, bindings, backend, sent_log, max_rows, max_bytes))
     finally:
-        connection.info.pop(SENT_KEY, None)
+        info.pop(SENT_KEY, None)
     return RunResult(tuple(results), (time.perf_counter() - started) * 1000)
 
 

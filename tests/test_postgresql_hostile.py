@@ -216,12 +216,6 @@ def test_a_role_that_changes_its_password_is_repaired(pg_env: PgEnv, unchecked: 
     assert outcome.run.statements[0].rows == ((6,),)
 
 
-@pytest.mark.xfail(
-    reason="runner.run_statements reads connection.info after the connection was lost "
-    "(PendingRollbackError, a 500); with the check on, pg_terminate_backend is refused first",
-    raises=Exception,
-    strict=False,
-)
 def test_killing_its_own_session_is_a_user_error(pg_env: PgEnv, unchecked: Playground, new_visitor) -> None:
     visitor = new_visitor()
     with pytest.raises(UserError, match="terminating connection|closed|canceling"):
