@@ -17,9 +17,8 @@ def build_playground(settings: Settings) -> Playground:
     if settings.database_url:
         from .backends.postgresql import PostgresBackend
 
-        postgres = PostgresBackend(settings.database_url, settings.limits)
-        postgres.check_admin()
-        backends["postgresql"] = postgres
+        # The constructor checks the server and the admin role's rights (ConfigError in one line).
+        backends["postgresql"] = PostgresBackend(settings.database_url, settings.limits)
         default = "postgresql"
     backends["sqlite"] = SqliteBackend(settings.data_dir, settings.limits)
     store_url = settings.database_url or f"sqlite:///{(settings.data_dir / 'playground.db').resolve()}"
