@@ -7,6 +7,7 @@ group) when the `live_server` block ends.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import signal
@@ -25,6 +26,16 @@ from pathlib import Path
 from typing import Any
 
 START_TIMEOUT = 30.0
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the test process dies, even when it is killed without cleanup."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass  # not Linux: the finally block below still stops the server
 
 
 def free_port() -> int:
@@ -128,6 +139,7 @@ def live_server(base: Path, *, workers: int = 2) -> Iterator[LiveServer]:
             stdin=subprocess.DEVNULL,
             env=env,
             start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -95,7 +95,7 @@ def grid_rows(page: BeautifulSoup) -> list[list[str]]:
     for r in range(count):
         cells = []
         for c in range(columns):
-            cell = page.select_one(f'input[name="cell-{r}-{c}"]')
+            cell = page.select_one(f'#param-grid input[name="cell-{r}-{c}"]')
             assert cell is not None, f"cell-{r}-{c} missing"
             cells.append(str(cell.get("value", "")))
         rows.append(cells)
@@ -116,6 +116,14 @@ def commit_token(page: BeautifulSoup) -> str:
     field = page.select_one('form[action="/commit"] input[name="token"]')
     assert field is not None, "no Commit form on the page"
     return str(field["value"])
+
+
+def submit(client: FlaskClient, page: BeautifulSoup, selector: str):
+    """Submit one of the page's forms with every field it holds, as a browser would."""
+    found = page.select_one(selector)
+    assert isinstance(found, Tag), f"no form {selector!r} on the page"
+    fields = {str(i["name"]): str(i.get("value", "")) for i in found.select("input[name]")}
+    return client.post(str(found["action"]), data=fields)
 
 
 def commit(client: FlaskClient, token: str, preview_token: str):
@@ -278,8 +286,8 @@ def test_preview_of_an_insert_shows_the_count_and_commits_once(client: FlaskClie
     assert "Nothing has been saved yet" in page.get_text()
     assert users(client, token) == SAMPLE_USERS  # a preview is rolled back
 
-    preview = commit_token(page)
-    response = commit(client, token, preview)
+    preview_page = page
+    response = submit(client, preview_page, 'form[action="/commit"]')
     assert response.status_code == 200
     page = html(response)
     committed = page.select_one(".committed")
@@ -293,14 +301,19 @@ def test_preview_of_an_insert_shows_the_count_and_commits_once(client: FlaskClie
     assert after[:2] == SAMPLE_USERS and [row[1:] for row in after[2:]] == [["Анна", 31]]
 
     # The browser resends the same POST: refused, and nothing is applied again.
-    again = commit(client, token, preview)
+    again = submit(client, preview_page, 'form[action="/commit"]')
     assert 400 <= again.status_code < 500
-    assert "nothing was applied again" in error_message(html(again))
+    page = html(again)
+    assert "nothing was applied again" in error_message(page)
+    assert page.select_one(".committed") is None
+    # The refused page still shows what was committed, not an empty editor.
+    assert page.select_one("textarea#sql").get_text() == INSERT_USER  # type: ignore[union-attr]
+    assert grid_rows(page) == [["Анна", "31"]]
     assert users(client, token) == after
 
 
 def test_discard_forgets_the_preview(client: FlaskClient, token: str) -> None:
-    page = html(run(client, token, "DELETE FROM some_table WHERE y > :y", {"y": ["5"]}))
+    page = preview_page = html(run(client, token, "DELETE FROM some_table WHERE y > :y", {"y": ["5"]}))
     assert page.select_one("#preview-rowcount").get_text() == "4 rows"  # type: ignore[union-attr]
     preview = commit_token(page)
     response = discard(client, token, preview)
@@ -312,6 +325,11 @@ def test_discard_forgets_the_preview(client: FlaskClient, token: str) -> None:
     late = commit(client, token, preview)
     assert 400 <= late.status_code < 500
     assert "discarded" in error_message(html(late))
+    # Discard pressed again (a resend of the preview page's form): refused, and the editor is kept.
+    again = html(submit(client, preview_page, 'form[action="/discard"]'))
+    assert "discarded" in error_message(again)
+    assert again.select_one("textarea#sql").get_text() == "DELETE FROM some_table WHERE y > :y"  # type: ignore[union-attr]
+    assert grid_rows(again) == [["5"]]
     assert some_table(client, token) == SAMPLE_SOME_TABLE
 
 
