@@ -213,6 +213,13 @@ def test_a_value_of_the_wrong_type_names_the_row_and_the_column(client: FlaskCli
     assert some_table(client, token) == SAMPLE_SOME_TABLE
 
 
+def test_an_error_page_keeps_the_column_types(client: FlaskClient, token: str) -> None:
+    response = run(client, token, SELECT_Y, {"y": ["six"]}, types={"y": "integer"})
+    assert response.status_code == 400
+    selected = html(response).select_one('select[name="type-0"] option[selected]')
+    assert selected is not None and selected["value"] == "integer"
+
+
 def test_add_row_and_remove_row_rearrange_the_grid_without_running_anything(
     app: Flask, client: FlaskClient, token: str
 ) -> None:
@@ -487,6 +494,13 @@ def test_a_syntax_error_shows_the_databases_message_and_keeps_the_sql(client: Fl
         ("SELECT * FROM no_such_table", {}, 400, "no such table"),
         ("SELECT ?", {}, 400, "write parameters as :name"),
         ("SELECT :y", {"col-0": "y", "cell-0-0": "1", "cell-1-0": "2", "rows": "2"}, 400, "one parameter row"),
+        ("SELECT :y", {"col-0": "y", "type-0": "date", "cell-0-0": "2024-13-01"}, 400, "Row 1, column :y"),
+        (
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c",
+            {},
+            408,
+            "time limit",
+        ),
     ],
     ids=[
         "empty",
@@ -501,6 +515,8 @@ def test_a_syntax_error_shows_the_databases_message_and_keeps_the_sql(client: Fl
         "no-such-table",
         "native-placeholder",
         "select-with-two-rows",
+        "not-a-date",
+        "time-limit",
     ],
 )
 def test_bad_input_is_a_4xx_page_with_a_message(
