@@ -240,6 +240,21 @@ def test_commit_over_the_size_cap_is_refused(pg_env: PgEnv, tmp_path, new_visito
     assert len(some_table(pg_env, visitor)) == 7
 
 
+def test_temp_file_limit_is_a_user_error_that_names_it(pg_env: PgEnv, playground: Playground, new_visitor) -> None:
+    """A sort that spills past temp_file_limit: the server's cap on temporary files, not a full sandbox."""
+    visitor = new_visitor()
+    pg_env.backend.ensure_sandbox(visitor)
+    # The test admin may not SET temp_file_limit (the backend then leaves it alone); the superuser may.
+    pg_env.su(f"ALTER ROLE \"{pg_env.backend.sandbox_name(visitor)}\" SET temp_file_limit = '1MB'")
+    with pytest.raises(
+        UserError,
+        match=r"^Statement 1 \(SELECT\) failed: the statement needed more temporary disk space than this server "
+        r"allows \(temp_file_limit = 1024kB\); sort or group fewer rows, or add a WHERE\.$",
+    ) as info:
+        playground.run(visitor, RunRequest("SELECT g FROM generate_series(1, 2000000) g ORDER BY g DESC"))
+    assert type(info.value) is UserError and info.value.status == 400
+
+
 # -- errors -------------------------------------------------------------------------------
 
 

@@ -54,6 +54,7 @@ Where each part lives:
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -359,8 +360,11 @@ class PostgresBackend:
                     message = f"permission denied: {message}"
                 return RefusedStatement(message)
             if code == "53400" or "temp_file_limit" in message:
-                return SandboxFull(
-                    f"it needed more temporary disk space than a sandbox may use ({message}); "
+                # Not the sandbox's size: the server's cap on one session's temporary files.
+                limit = re.search(r"temp_file_limit \(([^)]*)\)", message)
+                setting = f"temp_file_limit = {limit.group(1)}" if limit else message
+                return UserError(
+                    f"the statement needed more temporary disk space than this server allows ({setting}); "
                     "sort or group fewer rows, or add a WHERE"
                 )
             if code == "53100":
