@@ -115,7 +115,8 @@ def _run_one(
     # A statement without parameters runs once, whatever the number of grid rows.
     param_sets = [{name: row[name] for name in statement.parameters} for row in bindings.rows]
     many = bool(statement.parameters) and len(param_sets) > 1
-    if many and statement.keyword in _QUERY_KEYWORDS:
+    # The drivers' executemany discards returned rows, so a statement that returns rows runs once.
+    if many and (statement.keyword in _QUERY_KEYWORDS or statement.returning):
         raise StatementFailed(
             f"{statement.label} returns rows, so it runs with one parameter row; the grid has {len(param_sets)}.",
             statement=statement.index,
@@ -141,7 +142,7 @@ def _run_one(
                 raise
             verb = "is not allowed" if isinstance(translated, RefusedStatement) else "failed"
             raise type(translated)(
-                f"{statement.label} {verb}: {translated.message}.", statement=statement.index
+                f"{statement.label} {verb}: {translated.message.rstrip('.')}.", statement=statement.index
             ) from exc
     wrote = evidence.wrote
     if evidence.changes is not None and (wrote or not returns_rows):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,6 +20,8 @@ from .sqltext import (
     tokenize,
 )
 
+_RETURNING = re.compile(r"\bRETURNING\b", re.IGNORECASE)
+
 
 class SqlTooLarge(UserError):
     status = 413
@@ -33,6 +36,7 @@ class Statement:
     keyword: str
     parameters: tuple[str, ...]
     clause: TextClause
+    returning: bool = False  # has a RETURNING clause (outside literals and comments)
 
     @property
     def label(self) -> str:
@@ -82,7 +86,10 @@ def parse_script(sql: str, dialect: Dialect, split: Callable[[str], list[str]], 
                 "write them as :name after a space or an operator.",
                 statement=index,
             )
-        statements.append(Statement(index, chunk.strip(), first_keyword(chunk, dialect), tuple(names), clause))
+        returning = any(t.kind == "code" and _RETURNING.search(t.text) for t in tokens)
+        statements.append(
+            Statement(index, chunk.strip(), first_keyword(chunk, dialect), tuple(names), clause, returning)
+        )
     if not statements:
         raise UserError("There is no SQL to run: type a statement first.")
     return Script(sql, tuple(statements))

@@ -87,6 +87,15 @@ PENDING_WRITE_TTL = 3600.0
 _LOGGED_SQL_CHARS = 4000
 
 
+_SPENT_MESSAGES = {
+    "committed": "This preview was already committed; nothing was applied again.",
+    "committing": "This preview is being committed by another request; nothing was applied again.",
+    "conflict": "This preview was replaced by a newer one (the data had changed); nothing was applied.",
+    "failed": "This preview's commit failed; nothing was applied. Run the SQL again.",
+    "discarded": "This preview was discarded; nothing was applied.",
+}
+
+
 @dataclass(frozen=True)
 class PendingWrite:
     """A previewed write waiting for Commit or Discard."""
@@ -175,8 +184,7 @@ class Store:
         if claimed != 1:
             if row.used_at is None:
                 raise TokenSpent("This preview has expired; run the SQL again to see a fresh one.")
-            done = {"discarded": "discarded"}.get(row.outcome or "", "already committed or replaced")
-            raise TokenSpent(f"This preview was {done}; nothing was applied again.")
+            raise TokenSpent(_SPENT_MESSAGES.get(row.outcome or "", _SPENT_MESSAGES["committed"]))
         return PendingWrite(row.token, row.visitor, row.engine, json.loads(row.request), json.loads(row.counts))
 
     def set_outcome(self, token: str, outcome: str) -> None:
