@@ -42,6 +42,9 @@ class Settings:
     data_dir: Path = Path("instance")
     secret_key: str | None = None
     database_url: str | None = None
+    # Names of PostgreSQL sandbox databases and roles start with this (several playgrounds, or a
+    # test run, can share one server without touching each other's sandboxes).
+    postgres_prefix: str = "pgsb"
     sandbox_ttl_seconds: int = 24 * 3600
     max_sandboxes: int = 500
     limits: Limits = field(default_factory=Limits)
@@ -64,6 +67,7 @@ class Settings:
             data_dir=Path(env.get("PLAYGROUND_DATA_DIR", "instance")),
             secret_key=env.get("PLAYGROUND_SECRET_KEY") or None,
             database_url=env.get("PLAYGROUND_DATABASE_URL") or None,
+            postgres_prefix=env.get("PLAYGROUND_POSTGRES_PREFIX") or cls.postgres_prefix,
             sandbox_ttl_seconds=_int(env, "PLAYGROUND_SANDBOX_TTL", cls.sandbox_ttl_seconds),
             max_sandboxes=_int(env, "PLAYGROUND_MAX_SANDBOXES", cls.max_sandboxes),
             limits=limits,

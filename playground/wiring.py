@@ -18,7 +18,9 @@ def build_playground(settings: Settings) -> Playground:
         from .backends.postgresql import PostgresBackend
 
         # The constructor checks the server and the admin role's rights (ConfigError in one line).
-        backends["postgresql"] = PostgresBackend(settings.database_url, settings.limits)
+        backends["postgresql"] = PostgresBackend(
+            settings.database_url, settings.limits, sandbox_prefix=settings.postgres_prefix
+        )
         default = "postgresql"
     backends["sqlite"] = SqliteBackend(settings.data_dir, settings.limits)
     store_url = settings.database_url or f"sqlite:///{(settings.data_dir / 'playground.db').resolve()}"

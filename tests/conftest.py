@@ -76,13 +76,26 @@ def engine_name(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+@pytest.fixture(scope="session")
+def postgres_prefix(request: pytest.FixtureRequest) -> Iterator[str]:
+    """One sandbox prefix for the test session (one template); everything under it is dropped at the end."""
+    url = request.getfixturevalue("postgres_url")
+    prefix = f"t{secrets.token_hex(3)}"
+    yield prefix
+    from playground.backends.postgresql import PostgresBackend
+
+    backend = PostgresBackend(url, Limits(), sandbox_prefix=prefix)
+    backend.drop_everything()
+    backend.close()
+
+
 def _backend(engine_name: str, settings: Settings, request: pytest.FixtureRequest) -> Backend:
     if engine_name == "sqlite":
         return SqliteBackend(settings.data_dir, settings.limits)
     from playground.backends.postgresql import PostgresBackend
 
     url = request.getfixturevalue("postgres_url")
-    return PostgresBackend(url, settings.limits, sandbox_prefix=f"t{secrets.token_hex(3)}")
+    return PostgresBackend(url, settings.limits, sandbox_prefix=request.getfixturevalue("postgres_prefix"))
 
 
 @pytest.fixture

@@ -9,6 +9,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from playground import create_app
+from playground.config import Settings
+from playground.service import Playground
+
 SAMPLE_SOME_TABLE = [[1, 1], [2, 4], [6, 8], [9, 10], [11, 12], [13, 14]]
 SELECT_Y = "SELECT x, y FROM some_table WHERE y > :y ORDER BY x, y"
 
@@ -51,6 +55,12 @@ class Api:
 
     def commit(self, token: str) -> TestResponse:
         return self.post("/api/commit", {"token": token})
+
+
+@pytest.fixture
+def app(settings: Settings, playground: Playground) -> Flask:
+    """The app over the engine-parametrised service: every API test runs on SQLite and PostgreSQL."""
+    return create_app(settings, playground=playground)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_support import HttpClient, LiveServer, live_server
+from server_support import HttpClient, LiveServer, live_server
 from bs4 import BeautifulSoup
 
 INSERT = 'INSERT INTO "Users" ("Name", "Age") VALUES (:Name, :Age)'

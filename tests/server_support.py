@@ -1,6 +1,6 @@
 """A real server for the end-to-end tests: `playground serve` (gunicorn) as a subprocess, and a small HTTP client.
 
-Used by tests/test_server.py and tests/test_browser.py. The server gets a free port on 127.0.0.1 and
+Used by tests/test_server.py, tests/test_multiserver.py and tests/test_browser.py. The server gets a free port on 127.0.0.1 and
 a data folder of the test's own; it is stopped (and, if it does not stop, killed by its own process
 group) when the `live_server` block ends.
 """
@@ -124,13 +124,14 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def live_server(base: Path, *, workers: int = 2) -> Iterator[LiveServer]:
-    """`playground serve` on a free port with its data under `base`; stopped when the block ends."""
+def live_server(base: Path, *, workers: int = 2, env: dict[str, str] | None = None) -> Iterator[LiveServer]:
+    """`playground serve` on a free port with its data under `base` (and more PLAYGROUND_* settings in `env`)."""
     data_dir = base / "data"
     log_path = base / "server.log"
     port = free_port()
+    settings = env or {}
     env = {k: v for k, v in os.environ.items() if not k.startswith("PLAYGROUND_")}
-    env |= {"PLAYGROUND_DATA_DIR": str(data_dir), "PLAYGROUND_THREADS": "2", "PYTHONUNBUFFERED": "1"}
+    env |= {"PLAYGROUND_DATA_DIR": str(data_dir), "PLAYGROUND_THREADS": "2", "PYTHONUNBUFFERED": "1"} | settings
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             serve_command(port, workers),
