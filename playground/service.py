@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -138,33 +139,18 @@ class Playground:
     def run(self, visitor: str, request: RunRequest) -> Outcome:
         """Run in one transaction and roll back: a result, or a preview with a commit token."""
         try:
-            backend, script, bindings = self.prepare(request)
-            self._ready_sandbox(visitor, backend)
-            with backend.session(visitor) as session:
-                try:
-                    result = self._run_statements(session, script, bindings, backend)
-                finally:
-                    session.rollback()
+            with self._transaction(visitor, request) as (backend, _session, result, parameter_rows):
+                pass  # always rolled back
         except UserError as e:
-            self._log(
-                RunRecord(
-                    visitor,
-                    request.engine or self.default_engine,
-                    "run",
-                    _error_outcome(e),
-                    request.sql,
-                    error=e.message,
-                )
-            )
+            engine = request.engine or self.default_engine
+            self._log(RunRecord(visitor, engine, "run", _error_outcome(e), request.sql, error=e.message))
             raise
         token = None
         if result.wrote:
-            token = self.store.create_pending_write(
-                visitor, backend.name, request.to_json() | {"engine": backend.name}, result.counts
-            )
-        outcome = Outcome(
-            "preview" if token else "ok", backend.name, result, token, len(bindings.rows), request=request
-        )
+            stored = request.to_json() | {"engine": backend.name}
+            token = self.store.create_pending_write(visitor, backend.name, stored, result.counts)
+        status: Status = "preview" if token else "ok"
+        outcome = Outcome(status, backend.name, result, token, parameter_rows, request=request)
         self._log_outcome(visitor, "run", request.sql, outcome)
         return outcome
 
@@ -173,20 +159,14 @@ class Playground:
         pending = self.store.claim_pending_write(visitor, token, outcome="committing")
         request = RunRequest.from_json(pending.request)
         try:
-            backend, script, bindings = self.prepare(request)
-            self._ready_sandbox(visitor, backend)
-            with backend.session(visitor) as session:
-                try:
-                    result = self._run_statements(session, script, bindings, backend)
-                    if result.counts == pending.counts:
-                        backend.check_before_commit(session, visitor)
-                        session.commit()
-                        self.store.set_outcome(token, "committed")
-                        outcome = Outcome("committed", backend.name, result, None, len(bindings.rows), request=request)
-                        self._log_outcome(visitor, "commit", request.sql, outcome)
-                        return outcome
-                finally:
-                    session.rollback()
+            with self._transaction(visitor, request) as (backend, session, result, parameter_rows):
+                if result.counts == pending.counts:
+                    backend.check_before_commit(session, visitor)
+                    session.commit()
+                    self.store.set_outcome(token, "committed")
+                    outcome = Outcome("committed", backend.name, result, None, parameter_rows, request=request)
+                    self._log_outcome(visitor, "commit", request.sql, outcome)
+                    return outcome
         except UserError as e:
             self.store.set_outcome(token, "failed")
             self._log(RunRecord(visitor, pending.engine, "commit", _error_outcome(e), request.sql, error=e.message))
@@ -194,20 +174,28 @@ class Playground:
         # The data changed since the preview: show the new preview, with a new token.
         new_token = self.store.create_pending_write(visitor, backend.name, pending.request, result.counts)
         self.store.set_outcome(token, "conflict")
-        outcome = Outcome(
-            "conflict",
-            backend.name,
-            result,
-            new_token,
-            len(bindings.rows),
-            notes=(
-                f"Nothing was committed: the data changed since the preview "
-                f"(it counted {sum(pending.counts)} rows, now {result.rowcount}). Check the new preview.",
-            ),
-            request=request,
+        note = (
+            f"Nothing was committed: the data changed since the preview "
+            f"(it counted {sum(pending.counts)} rows, now {result.rowcount}). Check the new preview."
         )
+        outcome = Outcome("conflict", backend.name, result, new_token, parameter_rows, (note,), request)
         self._log_outcome(visitor, "commit", request.sql, outcome)
         return outcome
+
+    @contextmanager
+    def _transaction(self, visitor: str, request: RunRequest) -> Iterator[tuple[Backend, Session, RunResult, int]]:
+        """The statements run in one transaction on the visitor's sandbox; rolled back unless committed inside."""
+        backend, script, bindings = self.prepare(request)
+        self._ready_sandbox(visitor, backend)
+        limits = self.settings.limits
+        with backend.session(visitor) as session:
+            try:
+                result = run_statements(
+                    session, script, bindings, backend, max_rows=limits.max_rows, max_bytes=limits.max_result_bytes
+                )
+                yield backend, session, result, len(bindings.rows)
+            finally:
+                session.rollback()
 
     def discard(self, visitor: str, token: str) -> RunRequest:
         """Forget a preview: its token can no longer commit. Returns what had been previewed."""
@@ -233,12 +221,6 @@ class Playground:
         backend = self.backend(engine)
         self._ready_sandbox(visitor, backend)
         return backend.schema(visitor)
-
-    def _run_statements(self, session: Session, script: Script, bindings: Bindings, backend: Backend) -> RunResult:
-        limits = self.settings.limits
-        return run_statements(
-            session, script, bindings, backend, max_rows=limits.max_rows, max_bytes=limits.max_result_bytes
-        )
 
     # -- sandboxes --------------------------------------------------------------------------
 
