@@ -17,6 +17,30 @@ SAMPLE_SOME_TABLE = [[1, 1], [2, 4], [6, 8], [9, 10], [11, 12], [13, 14]]
 SELECT_Y = "SELECT x, y FROM some_table WHERE y > :y ORDER BY x, y"
 
 
+class ByEngine(dict[str, Any]):
+    """An expectation that legitimately differs between the engines, spelled out exactly for each."""
+
+
+def pick(value: Any, engine_name: str) -> Any:
+    return value[engine_name] if isinstance(value, ByEngine) else value
+
+
+# The statement as the DBAPI cursor gets it, in the driver's own paramstyle, and the keys it binds.
+SENT_SELECT_Y = ByEngine(
+    sqlite="SELECT x, y FROM some_table WHERE y > ? ORDER BY x, y",
+    postgresql="SELECT x, y FROM some_table WHERE y > %(y)s ORDER BY x, y",
+)
+SENT_UPDATE_XY = ByEngine(
+    sqlite="UPDATE some_table SET y=? WHERE x=?",
+    postgresql="UPDATE some_table SET y=%(y)s WHERE x=%(x)s",
+)
+SENT_KEYS_UPDATE_XY = ByEngine(sqlite=["1", "2"], postgresql=["y", "x"])  # qmark positions; pyformat names
+
+# Each engine's own message for a missing table and for a syntax error.
+NO_SUCH_TABLE = ByEngine(sqlite="no such table: {}", postgresql='relation "{}" does not exist')
+SYNTAX_ERROR_AT_SELEC = ByEngine(sqlite='near "SELEC": syntax error', postgresql='syntax error at or near "SELEC"')
+
+
 class Api:
     """A visitor using the API: their own cookie (sandbox) and CSRF token from GET /api/session."""
 
@@ -82,7 +106,7 @@ def assert_error(response: TestResponse, status: int, *words: str) -> str:
 # -- run ------------------------------------------------------------------------------------------
 
 
-def test_a_read_returns_rows_as_json_arrays_and_what_the_driver_got(api: Api) -> None:
+def test_a_read_returns_rows_as_json_arrays_and_what_the_driver_got(api: Api, engine_name: str) -> None:
     response = api.run(SELECT_Y, {"y": 6})
     assert response.status_code == 200
     body = response.json
@@ -96,8 +120,9 @@ def test_a_read_returns_rows_as_json_arrays_and_what_the_driver_got(api: Api) ->
     assert statement["rows"] == [[6, 8], [9, 10], [11, 12], [13, 14]]
     assert statement["rowcount"] == 4
     assert statement["truncated"] is False
-    assert statement["sent"]["statement"] == "SELECT x, y FROM some_table WHERE y > ? ORDER BY x, y"
-    assert statement["sent"]["parameters"] == [[{"key": "1", "value": 6, "type": "int"}]]
+    assert statement["sent"]["statement"] == SENT_SELECT_Y[engine_name]
+    key = {"sqlite": "1", "postgresql": "y"}[engine_name]
+    assert statement["sent"]["parameters"] == [[{"key": key, "value": 6, "type": "int"}]]
 
 
 @pytest.mark.parametrize("params", [None, [], {}, [{}]], ids=["omitted", "empty-list", "empty-object", "one-empty"])
@@ -114,13 +139,17 @@ def test_one_object_or_a_list_of_one_runs_once(api: Api) -> None:
         assert response.json["statements"][0]["rows"] == [[13, 14]]
 
 
-def test_json_types_are_bound_as_given(api: Api) -> None:
+def test_json_types_are_bound_as_given(api: Api, engine_name: str) -> None:
     response = api.run(
         "SELECT :i AS i, :f AS f, :s AS s, :b AS b, :n AS n", {"i": 1, "f": 1.5, "s": "1", "b": True, "n": None}
     )
     assert response.status_code == 200
     (statement,) = response.json["statements"]
-    assert statement["rows"] == [[1, 1.5, "1", 1, None]]
+    # SQLite has no boolean type: True is stored and read back as the integer 1; PostgreSQL returns a
+    # boolean. (1 == True in Python, so the types are compared too.)
+    expected = {"sqlite": [1, 1.5, "1", 1, None], "postgresql": [1, 1.5, "1", True, None]}[engine_name]
+    assert statement["rows"] == [expected]
+    assert [type(v) for v in statement["rows"][0]] == [type(v) for v in expected]
     sent = statement["sent"]["parameters"][0]
     assert [(v["value"], v["type"]) for v in sent] == [
         (1, "int"),
@@ -131,8 +160,15 @@ def test_json_types_are_bound_as_given(api: Api) -> None:
     ]
 
 
-def test_values_are_json_bytes_as_hex_and_dates_as_text(api: Api) -> None:
-    response = api.run("SELECT x'00ff' AS b, date('2024-01-02') AS d, NULL AS n, 'NULL' AS t")
+def test_values_are_json_bytes_as_hex_and_dates_as_text(api: Api, engine_name: str) -> None:
+    # Each engine's own spelling of a blob and a date: SQLite's date() is text already; PostgreSQL's
+    # date literal is a real date (a datetime.date in Python), which the API writes as ISO text.
+    sql = {
+        "sqlite": "SELECT x'00ff' AS b, date('2024-01-02') AS d, NULL AS n, 'NULL' AS t",
+        "postgresql": "SELECT '\\x00ff'::bytea AS b, date '2024-01-02' AS d, NULL AS n, 'NULL' AS t",
+    }[engine_name]
+    response = api.run(sql)
+    assert response.json["statements"][0]["columns"] == ["b", "d", "n", "t"]
     assert response.json["statements"][0]["rows"] == [["00ff", "2024-01-02", None, "NULL"]]
 
 
@@ -143,24 +179,44 @@ def test_several_statements_each_report(api: Api) -> None:
     assert [s["sql"] for s in statements] == ["SELECT 1 AS a;", "SELECT :y AS b"]
 
 
-def test_more_rows_than_max_rows_are_cut_and_flagged(api: Api) -> None:
-    sql = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c LIMIT 200) SELECT x FROM c"
+def test_more_rows_than_max_rows_are_cut_and_flagged(api: Api, engine_name: str) -> None:
+    # 200 rows, counted by each engine (PostgreSQL refuses LIMIT inside a recursive CTE; a
+    # set-returning function in the select list streams).
+    sql = {
+        "sqlite": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c LIMIT 200) SELECT x FROM c",
+        "postgresql": "SELECT generate_series(1, 200) AS x",
+    }[engine_name]
     (statement,) = api.run(sql).json["statements"]
     assert statement["truncated"] is True
     assert statement["rows"] == [[i] for i in range(1, 51)]
 
 
+def test_a_question_mark_is_sqlites_placeholder_but_a_postgresql_operator(api: Api, engine_name: str) -> None:
+    # Only the engine's own placeholders are refused (SQLite: ?; PostgreSQL: $1); on PostgreSQL, ?
+    # is the jsonb "has key" operator and must run as written.
+    response = api.run("SELECT CAST(:doc AS jsonb) ? 'a' AS has_a", {"doc": '{"a": 1}'})
+    if engine_name == "sqlite":
+        assert_error(response, 400, "'?' is a placeholder of sqlite's own; write parameters as :name")
+        assert response.json["error"]["statement"] == 1
+    else:
+        assert response.status_code == 200, response.json
+        (statement,) = response.json["statements"]
+        assert statement["rows"] == [[True]] and statement["rows"][0][0] is True
+        assert statement["sent"]["statement"] == "SELECT CAST(%(doc)s AS jsonb) ? 'a' AS has_a"
+
+
 # -- preview, commit, conflict, replay, discard, reset ----------------------------------------------
 
 
-def test_a_write_is_previewed_then_committed_once(api: Api) -> None:
+def test_a_write_is_previewed_then_committed_once(api: Api, engine_name: str) -> None:
     preview = api.preview("UPDATE some_table SET y=:y WHERE x=:x", [{"x": 9, "y": 11}, {"x": 13, "y": 15}])
     assert preview["rowcount"] == 2
     assert isinstance(preview["token"], str) and len(preview["token"]) >= 20
     sent = preview["statements"][0]["sent"]
-    assert sent["statement"] == "UPDATE some_table SET y=? WHERE x=?"
+    assert sent["statement"] == SENT_UPDATE_XY[engine_name]
     assert sent["executemany"] is True
     assert [[v["value"] for v in values] for values in sent["parameters"]] == [[11, 9], [15, 13]]
+    assert [[v["key"] for v in values] for values in sent["parameters"]] == [SENT_KEYS_UPDATE_XY[engine_name]] * 2
     assert api.some_table() == SAMPLE_SOME_TABLE  # a preview changes nothing
 
     response = api.commit(preview["token"])
@@ -224,34 +280,38 @@ def test_a_token_must_be_a_string(api: Api, body: dict[str, Any]) -> None:
     assert_error(api.post("/api/commit", body), 400, '"token"')
 
 
-def test_reset_restores_the_sample_data(api: Api) -> None:
+def test_reset_restores_the_sample_data(api: Api, engine_name: str) -> None:
     api.commit(api.preview("DELETE FROM some_table")["token"])
     assert api.some_table() == []
     response = api.post("/api/reset", {})
     assert response.status_code == 200
-    assert response.json == {"status": "reset", "engine": "sqlite"}
+    assert response.json == {"status": "reset", "engine": engine_name}
     assert api.some_table() == SAMPLE_SOME_TABLE
     # An empty body is fine too.
     assert api.post("/api/reset", data=b"").status_code == 200
 
 
-def test_schema_lists_the_visitors_tables(api: Api) -> None:
+def test_schema_lists_the_visitors_tables(api: Api, engine_name: str) -> None:
     response = api.client.get("/api/schema")
     assert response.status_code == 200
     tables = {t["name"]: [(c["name"], c["type"]) for c in t["columns"]] for t in response.json["tables"]}
+    # Each engine names the types its own way: SQLite as declared, PostgreSQL as its catalog does.
+    integer, text = {"sqlite": ("INTEGER", "TEXT"), "postgresql": ("integer", "text")}[engine_name]
     assert tables == {
-        "Users": [("Id", "INTEGER"), ("Name", "TEXT"), ("Age", "INTEGER")],
-        "some_table": [("x", "INTEGER"), ("y", "INTEGER")],
+        "Users": [("Id", integer), ("Name", text), ("Age", integer)],
+        "some_table": [("x", integer), ("y", integer)],
     }
     api.commit(api.preview("CREATE TABLE t (a TEXT)")["token"])
-    names = [t["name"] for t in api.client.get("/api/schema").json["tables"]]
-    assert names == ["Users", "some_table", "t"]
+    tables = api.client.get("/api/schema").json["tables"]
+    assert [t["name"] for t in tables] == ["Users", "some_table", "t"]
+    assert tables[2]["columns"] == [{"name": "a", "type": text}]
 
 
-def test_session_gives_a_csrf_token_the_engines_and_the_limits(client: FlaskClient) -> None:
+def test_session_gives_a_csrf_token_the_engines_and_the_limits(client: FlaskClient, engine_name: str) -> None:
     body = client.get("/api/session").json
     assert isinstance(body["csrf_token"], str) and len(body["csrf_token"]) > 20
-    assert body["engines"] == ["sqlite"] and body["default_engine"] == "sqlite"
+    # The app here offers exactly the one engine under test.
+    assert body["engines"] == [engine_name] and body["default_engine"] == engine_name
     assert body["limits"] == {"max_rows": 50, "time_limit_ms": 1000, "max_sql_bytes": 20_000, "max_grid_rows": 20}
 
 
@@ -265,14 +325,21 @@ def test_two_visitors_have_separate_sandboxes(app: Flask, api: Api) -> None:
 # -- /api/parameters ------------------------------------------------------------------------------
 
 
-def test_parameters_are_the_grids_columns_in_order(api: Api) -> None:
+def test_parameters_are_the_grids_columns_in_order(api: Api, engine_name: str) -> None:
     response = api.post("/api/parameters", {"sql": "UPDATE some_table SET y=:y WHERE x=:x AND y <> :y"})
     assert response.status_code == 200
     assert response.json == {"parameters": ["y", "x"]}
     # Colons inside literals, quoted names, comments and casts are not parameters.
     sql = "SELECT ':a', \":b\", x::text, :c -- :d\n/* :e */ FROM t; SELECT :f"
-    assert api.post("/api/parameters", {"sql": sql, "engine": "sqlite"}).json == {"parameters": ["c", "f"]}
+    assert api.post("/api/parameters", {"sql": sql, "engine": engine_name}).json == {"parameters": ["c", "f"]}
     assert api.post("/api/parameters", {"sql": "SELECT 1"}).json == {"parameters": []}
+    # Nor inside each engine's own quoting: SQLite's [name] and `name`; PostgreSQL's dollar quotes,
+    # E'' strings with backslash escapes and nested comments.
+    own = {
+        "sqlite": "SELECT [:a], `:b`, :c",
+        "postgresql": "SELECT $$ :a $$, $t$ :b $t$, E'\\' :d', :c::int /* /* :e */ :f */",
+    }[engine_name]
+    assert api.post("/api/parameters", {"sql": own}).json == {"parameters": ["c"]}
 
 
 def test_parameters_run_nothing(app: Flask, api: Api) -> None:
@@ -285,7 +352,14 @@ def test_parameters_run_nothing(app: Flask, api: Api) -> None:
 @pytest.mark.parametrize(
     ("body", "status", "words"),
     [
-        ({"sql": "SELECT ?"}, 400, "write parameters as :name"),
+        (
+            {"sql": ByEngine(sqlite="SELECT ?", postgresql="SELECT $1")},
+            400,
+            ByEngine(
+                sqlite="'?' is a placeholder of sqlite's own; write parameters as :name",
+                postgresql="'$1' is a placeholder of postgresql's own; write parameters as :name",
+            ),
+        ),
         ({"sql": ""}, 400, "no SQL"),
         ({"sql": "SELECT 1\x00"}, 400, "NUL"),
         ({"sql": "x" * 20_001}, 413, "20,000"),
@@ -295,8 +369,11 @@ def test_parameters_run_nothing(app: Flask, api: Api) -> None:
     ],
     ids=["native-placeholder", "empty", "nul", "too-long", "sql-not-a-string", "unknown-engine", "engine-not-a-string"],
 )
-def test_parameters_of_bad_sql_is_a_json_4xx(api: Api, body: dict[str, Any], status: int, words: str) -> None:
-    assert_error(api.post("/api/parameters", body), status, words)
+def test_parameters_of_bad_sql_is_a_json_4xx(
+    api: Api, engine_name: str, body: dict[str, Any], status: int, words: str
+) -> None:
+    body = {key: pick(value, engine_name) for key, value in body.items()}
+    assert_error(api.post("/api/parameters", body), status, pick(words, engine_name))
 
 
 def test_parameters_need_the_csrf_token(client: FlaskClient) -> None:
@@ -328,29 +405,33 @@ def test_parameters_need_the_csrf_token(client: FlaskClient) -> None:
         ({"json": {"sql": "SELECT :y", "params": {"y": "a\x00"}}}, "NUL"),
         ({"json": {"sql": "SELECT :y", "params": [{"y": i} for i in range(21)]}}, "At most 20"),
         ({"json": {"sql": "SELECT :y", "params": [{"y": 1}, {"y": 2}]}}, "one parameter row"),
-        ({"json": {"sql": "SELEC 1"}}, 'near "SELEC": syntax error'),
+        ({"json": {"sql": "SELEC 1"}}, SYNTAX_ERROR_AT_SELEC),
         ({"json": {"sql": ""}}, "no SQL"),
         ({"json": {"sql": "ROLLBACK"}}, "transaction control"),
         ({"json": {"sql": "SELECT 1", "engine": "oracle"}}, "Unknown engine"),
     ],
-    ids=lambda v: None if isinstance(v, dict) else v[:24],
+    ids=lambda v: v["sqlite"][:24] if isinstance(v, ByEngine) else None if isinstance(v, dict) else v[:24],
 )
-def test_bad_requests_are_json_4xx_errors_and_run_nothing(api: Api, kwargs: dict[str, Any], words: str) -> None:
+def test_bad_requests_are_json_4xx_errors_and_run_nothing(
+    api: Api, engine_name: str, kwargs: dict[str, Any], words: str
+) -> None:
     response = api.client.post("/api/run", headers={"X-CSRFToken": api.csrf}, **kwargs)
     assert 400 <= response.status_code < 500
     assert response.is_json
-    assert assert_error(response, response.status_code, words)
+    assert assert_error(response, response.status_code, pick(words, engine_name))
     assert api.some_table() == SAMPLE_SOME_TABLE
 
 
-def test_a_statement_error_names_the_statement(api: Api) -> None:
+def test_a_statement_error_names_the_statement(api: Api, engine_name: str) -> None:
     response = api.run("SELECT 1; SELECT * FROM missing")
-    assert_error(response, 400, "Statement 2", "no such table: missing")
+    assert_error(response, 400, "Statement 2", NO_SUCH_TABLE[engine_name].format("missing"))
     assert response.json["error"]["statement"] == 2
 
 
-def test_a_failing_write_in_a_script_changes_nothing(api: Api) -> None:
-    assert_error(api.run("DELETE FROM some_table; INSERT INTO nowhere VALUES (1)"), 400, "no such table")
+def test_a_failing_write_in_a_script_changes_nothing(api: Api, engine_name: str) -> None:
+    response = api.run("DELETE FROM some_table; INSERT INTO nowhere VALUES (1)")
+    assert_error(response, 400, "Statement 2", NO_SUCH_TABLE[engine_name].format("nowhere"))
+    assert response.json["error"]["statement"] == 2
     assert api.some_table() == SAMPLE_SOME_TABLE
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import secrets
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -11,6 +13,12 @@ from conftest import csrf_token
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
+
+from playground import create_app
+from playground.backends.sqlite import SqliteBackend
+from playground.config import Settings
+from playground.service import Playground
+from playground.store import Store
 
 SELECT_Y = "SELECT x, y FROM some_table WHERE y > :y ORDER BY x, y"
 UPDATE_XY = "UPDATE some_table SET y=:y WHERE x=:x"
@@ -165,22 +173,6 @@ def test_select_with_a_parameter_shows_the_exact_rows(client: FlaskClient, token
     assert page.select_one("textarea#sql").get_text() == SELECT_Y  # type: ignore[union-attr]
     assert grid_rows(page) == [["6"]]
     assert page.select_one("#commit-button") is None
-
-
-def test_what_the_database_received_shows_driver_placeholders_and_python_types(client: FlaskClient, token: str) -> None:
-    page = html(run(client, token, SELECT_Y, {"y": ["6"]}))
-    sent = page.select_one("#statement-1 details.sent")
-    assert sent is not None
-    assert sent.select_one("pre.typed").get_text() == SELECT_Y  # type: ignore[union-attr]
-    assert sent.select_one("pre.driver").get_text() == "SELECT x, y FROM some_table WHERE y > ? ORDER BY x, y"  # type: ignore[union-attr]
-    rows = [[td.get_text() for td in tr.find_all("td")] for tr in sent.select("table.sent-params tbody tr")]
-    assert rows == [["1", "1", "6", "int"]]
-
-    # A column typed as text is bound as a str, and the page says so.
-    page = html(run(client, token, "SELECT :v AS v", {"v": ["6"]}, types={"v": "text"}))
-    rows = [[td.get_text() for td in tr.find_all("td")] for tr in page.select("table.sent-params tbody tr")]
-    assert rows == [["1", "1", "'6'", "str"]]
-    assert result_cells(page) == [["6"]]
 
 
 def test_a_parameter_without_a_grid_column_is_a_400_that_adds_the_column(client: FlaskClient, token: str) -> None:
@@ -469,16 +461,6 @@ def test_a_post_without_the_csrf_token_is_refused_and_runs_nothing(app: Flask, c
     assert some_table(client, token) == []
 
 
-def test_a_syntax_error_shows_the_databases_message_and_keeps_the_sql(client: FlaskClient, token: str) -> None:
-    sql = "SELEC x FROM some_table WHERE y > :y"
-    response = run(client, token, sql, {"y": ["1"]})
-    assert 400 <= response.status_code < 500
-    page = html(response)
-    assert 'near "SELEC": syntax error' in error_message(page)
-    assert page.select_one("textarea#sql").get_text() == sql  # type: ignore[union-attr]
-    assert grid_rows(page) == [["1"]]
-
-
 @pytest.mark.parametrize(
     ("sql", "fields", "status", "words"),
     [
@@ -543,41 +525,6 @@ def test_unknown_addresses_are_a_404_page(client: FlaskClient) -> None:
     assert "nothing at this address" in error_message(html(response))
 
 
-# -- the lessons, end to end ----------------------------------------------------------------------
-
-
-def test_lesson_1_insert_a_user_then_read_the_users(client: FlaskClient, token: str) -> None:
-    page = html(run(client, token, INSERT_USER, {"Name": ["Петр"], "Age": ["20"]}))
-    assert page.select_one("#preview-rowcount").get_text() == "1 row"  # type: ignore[union-attr]
-    sent = [[td.get_text() for td in tr.find_all("td")] for tr in page.select("table.sent-params tbody tr")]
-    assert sent == [["1", "1", "'Петр'", "str"], ["1", "2", "20", "int"]]
-    assert "VALUES(?, ?)" in page.select_one("pre.driver").get_text()  # type: ignore[union-attr]
-
-    page = html(commit(client, token, commit_token(page)))
-    assert "Committed" in page.select_one(".committed").get_text()  # type: ignore[union-attr]
-
-    page = html(run(client, token, 'select * from "Users"'))
-    assert result_header(page) == ["Id", "Name", "Age"]
-    assert result_cells(page) == [["1", "Петр", "20"], ["2", "Василий", "26"], ["3", "Петр", "20"]]
-
-
-def test_lesson_2_select_then_update_two_rows_with_executemany(client: FlaskClient, token: str) -> None:
-    page = html(run(client, token, SELECT_Y, {"y": ["6"]}))
-    assert result_cells(page) == [["6", "8"], ["9", "10"], ["11", "12"], ["13", "14"]]
-
-    page = html(run(client, token, UPDATE_XY, {"x": ["9", "13"], "y": ["11", "15"]}))
-    assert page.select_one("#preview-rowcount").get_text() == "2 rows"  # type: ignore[union-attr]
-    assert "executemany with 2 parameter sets" in page.select_one("table.sent-params caption").get_text()  # type: ignore[union-attr]
-    assert page.select_one("pre.driver").get_text() == "UPDATE some_table SET y=? WHERE x=?"  # type: ignore[union-attr]
-    assert some_table(client, token) == SAMPLE_SOME_TABLE
-
-    page = html(commit(client, token, commit_token(page)))
-    assert page.select_one("#committed-rowcount").get_text() == "2 rows"  # type: ignore[union-attr]
-
-    page = html(run(client, token, SELECT_Y, {"y": ["6"]}))
-    assert result_cells(page) == [["6", "8"], ["9", "11"], ["11", "12"], ["13", "15"]]
-
-
 # -- one sandbox per visitor ----------------------------------------------------------------------
 
 
@@ -591,3 +538,200 @@ def test_two_visitors_do_not_see_each_others_rows(app: Flask) -> None:
     # Bob's reset does not touch Alice's sandbox.
     bob.post("/reset", data={"csrf_token": bob_token})
     assert [r[1] for r in users(alice, alice_token)] == ["Петр", "Василий", "Alice"]
+
+
+# -- on SQLite and on PostgreSQL ------------------------------------------------------------------
+#
+# The core flows through the pages on each engine. Where the engines legitimately differ (the
+# driver's paramstyle, the database's own error messages) the expectation is spelled out exactly
+# for each.
+
+# The statement as the DBAPI cursor gets it: qmark for sqlite3, pyformat for psycopg2.
+SENT_SELECT_Y = {
+    "sqlite": "SELECT x, y FROM some_table WHERE y > ? ORDER BY x, y",
+    "postgresql": "SELECT x, y FROM some_table WHERE y > %(y)s ORDER BY x, y",
+}
+SENT_UPDATE_XY = {
+    "sqlite": "UPDATE some_table SET y=? WHERE x=?",
+    "postgresql": "UPDATE some_table SET y=%(y)s WHERE x=%(x)s",
+}
+SENT_INSERT_USER = {
+    "sqlite": 'INSERT INTO "Users" ("Name", "Age") VALUES(?, ?)',
+    "postgresql": 'INSERT INTO "Users" ("Name", "Age") VALUES(%(Name)s, %(Age)s)',
+}
+
+
+def sent_rows(page: BeautifulSoup) -> list[list[str]]:
+    """The "what the database received" table: parameter set, key, value (repr) and Python type."""
+    return [[td.get_text() for td in tr.find_all("td")] for tr in page.select("table.sent-params tbody tr")]
+
+
+def keys(engine_name: str, *names: str) -> list[str]:
+    """The keys the driver binds: positions for sqlite3's qmark, names for psycopg2's pyformat."""
+    return [str(i) for i in range(1, len(names) + 1)] if engine_name == "sqlite" else list(names)
+
+
+class TestOnEachEngine:
+    """`app` here is built over the engine-parametrised service, so every test runs on both engines."""
+
+    @pytest.fixture
+    def app(self, settings: Settings, playground: Playground) -> Flask:
+        return create_app(settings, playground=playground)
+
+    def test_lesson_1_insert_a_user_then_read_the_users(
+        self, client: FlaskClient, token: str, engine_name: str
+    ) -> None:
+        page = html(run(client, token, INSERT_USER, {"Name": ["Петр"], "Age": ["20"]}))
+        assert page.select_one("#preview-rowcount").get_text() == "1 row"  # type: ignore[union-attr]
+        name, age = keys(engine_name, "Name", "Age")
+        assert sent_rows(page) == [["1", name, "'Петр'", "str"], ["1", age, "20", "int"]]
+        assert page.select_one("pre.driver").get_text() == SENT_INSERT_USER[engine_name]  # type: ignore[union-attr]
+        assert users(client, token) == SAMPLE_USERS  # the preview was rolled back
+
+        page = html(submit(client, page, 'form[action="/commit"]'))
+        assert "Committed" in page.select_one(".committed").get_text()  # type: ignore[union-attr]
+        assert page.select_one("#committed-rowcount").get_text() == "1 row"  # type: ignore[union-attr]
+
+        page = html(run(client, token, 'select * from "Users"'))
+        assert result_header(page) == ["Id", "Name", "Age"]
+        # PostgreSQL's sequences are not transactional: the preview's INSERT took Id 3 from the
+        # SERIAL sequence and its rollback does not give it back, so the commit's INSERT gets 4.
+        new_id = {"sqlite": "3", "postgresql": "4"}[engine_name]
+        assert result_cells(page) == [["1", "Петр", "20"], ["2", "Василий", "26"], [new_id, "Петр", "20"]]
+
+    def test_lesson_2_select_then_update_two_rows_with_executemany(
+        self, client: FlaskClient, token: str, engine_name: str
+    ) -> None:
+        page = html(run(client, token, SELECT_Y, {"y": ["6"]}))
+        assert result_header(page) == ["x", "y"]
+        assert result_cells(page) == [["6", "8"], ["9", "10"], ["11", "12"], ["13", "14"]]
+        assert "4 rows" in page.select_one("#statement-1 .count").get_text()  # type: ignore[union-attr]
+        assert page.select_one("#commit-button") is None
+
+        page = html(run(client, token, UPDATE_XY, {"x": ["9", "13"], "y": ["11", "15"]}))
+        assert page.select_one("#preview-rowcount").get_text() == "2 rows"  # type: ignore[union-attr]
+        assert "executemany with 2 parameter sets" in page.select_one("table.sent-params caption").get_text()  # type: ignore[union-attr]
+        assert page.select_one("pre.driver").get_text() == SENT_UPDATE_XY[engine_name]  # type: ignore[union-attr]
+        y, x = keys(engine_name, "y", "x")
+        assert sent_rows(page) == [
+            ["1", y, "11", "int"],
+            ["1", x, "9", "int"],
+            ["2", y, "15", "int"],
+            ["2", x, "13", "int"],
+        ]
+        assert some_table(client, token) == SAMPLE_SOME_TABLE
+
+        page = html(submit(client, page, 'form[action="/commit"]'))
+        assert page.select_one("#committed-rowcount").get_text() == "2 rows"  # type: ignore[union-attr]
+
+        page = html(run(client, token, SELECT_Y, {"y": ["6"]}))
+        assert result_cells(page) == [["6", "8"], ["9", "11"], ["11", "12"], ["13", "15"]]
+        assert some_table(client, token) == [[1, 1], [2, 4], [6, 8], [9, 11], [11, 12], [13, 15]]
+
+    def test_what_the_database_received_shows_driver_placeholders_and_python_types(
+        self, client: FlaskClient, token: str, engine_name: str
+    ) -> None:
+        page = html(run(client, token, SELECT_Y, {"y": ["6"]}))
+        sent = page.select_one("#statement-1 details.sent")
+        assert sent is not None
+        assert sent.select_one("pre.typed").get_text() == SELECT_Y  # type: ignore[union-attr]
+        assert sent.select_one("pre.driver").get_text() == SENT_SELECT_Y[engine_name]  # type: ignore[union-attr]
+        assert sent.select_one("table.sent-params caption").get_text() == "parameters"  # type: ignore[union-attr]
+        assert sent_rows(page) == [["1", *keys(engine_name, "y"), "6", "int"]]
+
+        # A column typed as text is bound as a str, and the page says so.
+        page = html(run(client, token, "SELECT :v AS v", {"v": ["6"]}, types={"v": "text"}))
+        assert sent_rows(page) == [["1", *keys(engine_name, "v"), "'6'", "str"]]
+        assert result_cells(page) == [["6"]]
+
+    def test_transaction_control_is_refused_and_nothing_is_applied(
+        self, app: Flask, client: FlaskClient, token: str
+    ) -> None:
+        for sql, statement, keyword in [
+            ("BEGIN", 1, "BEGIN"),
+            ("COMMIT", 1, "COMMIT"),
+            ("DELETE FROM some_table WHERE x = 1; COMMIT", 2, "COMMIT"),
+        ]:
+            response = run(client, token, sql)
+            assert response.status_code == 403, sql
+            page = html(response)
+            # The two engines word the rest of the sentence differently; this part is common.
+            message = f"Statement {statement} ({keyword}) is not allowed: transaction control belongs to the playground"
+            assert error_message(page).startswith(message), error_message(page)
+            assert page.select_one("textarea#sql").get_text() == sql  # type: ignore[union-attr]
+            assert page.select_one("#outcome") is None and page.select_one("#commit-button") is None
+        assert [r["outcome"] for r in run_log(app)[:3]] == ["refused"] * 3
+        assert some_table(client, token) == SAMPLE_SOME_TABLE
+
+    def test_a_syntax_error_shows_the_databases_message_and_keeps_the_sql(
+        self, client: FlaskClient, token: str, engine_name: str
+    ) -> None:
+        sql = "SELEC x FROM some_table WHERE y > :y"
+        response = run(client, token, sql, {"y": ["1"]})
+        assert response.status_code == 400
+        page = html(response)
+        detail = {"sqlite": 'near "SELEC": syntax error', "postgresql": 'syntax error at or near "SELEC"'}[engine_name]
+        assert error_message(page) == f"Statement 1 (SELEC) failed: {detail}."
+        assert page.select_one("textarea#sql").get_text() == sql  # type: ignore[union-attr]
+        assert grid_rows(page) == [["1"]]
+        assert page.select_one("#outcome") is None
+
+
+# -- a server with PostgreSQL offers SQLite beside it ---------------------------------------------
+
+
+@pytest.fixture
+def two_engine_app(settings: Settings, postgres_url: str) -> Iterator[Flask]:
+    """The app as a server with PLAYGROUND_DATABASE_URL has it: PostgreSQL (the default) and SQLite."""
+    from playground.backends.postgresql import PostgresBackend
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    pg_backend = PostgresBackend(postgres_url, settings.limits, sandbox_prefix=f"tv{secrets.token_hex(4)}")
+    store = Store(f"sqlite:///{settings.data_dir / 'playground.db'}")
+    try:
+        sqlite_backend = SqliteBackend(settings.data_dir, settings.limits)
+        service = Playground(settings, store, {"postgresql": pg_backend, "sqlite": sqlite_backend}, "postgresql")
+        yield create_app(settings, playground=service)
+    finally:
+        pg_backend.drop_everything()  # every sandbox, role and the template under this prefix
+        pg_backend.close()
+        store.engine.dispose()
+
+
+def test_the_editor_offers_both_engines_and_runs_on_the_one_chosen(two_engine_app: Flask) -> None:
+    client = two_engine_app.test_client()
+    page = html(client.get("/"))
+    selector = labelled(page, "Engine")
+    assert selector.name == "select" and selector["name"] == "engine"
+    assert selector.find_parent("form")["id"] == "editor-form"  # type: ignore[index]
+    options = [(str(o["value"]), o.get_text()) for o in selector.select("option")]
+    assert options == [("postgresql", "PostgreSQL"), ("sqlite", "SQLite")]
+    assert [o["value"] for o in selector.select("option[selected]")] == ["postgresql"]
+    token = str(page.select_one('meta[name="csrf-token"]')["content"])  # type: ignore[index]
+
+    # engine=sqlite in the form runs on SQLite, and the page keeps SQLite chosen.
+    page = html(client.post("/run", data=form(token, "SELECT sqlite_version() AS v") | {"engine": "sqlite"}))
+    assert result_cells(page) == [[sqlite3.sqlite_version]]
+    assert page.select_one("#outcome .elapsed").get_text().endswith(" ms on sqlite")  # type: ignore[union-attr]
+    assert [o["value"] for o in page.select("select#engine option[selected]")] == ["sqlite"]
+
+    # The same SQL on PostgreSQL, chosen or by default, is PostgreSQL's own error.
+    for engine in ({"engine": "postgresql"}, {}):
+        response = client.post("/run", data=form(token, "SELECT sqlite_version() AS v") | engine)
+        assert response.status_code == 400
+        page = html(response)
+        assert "function sqlite_version() does not exist" in error_message(page)
+        assert [o["value"] for o in page.select("select#engine option[selected]")] == ["postgresql"]
+    page = html(client.post("/run", data=form(token, "SELECT version() AS v")))
+    assert result_cells(page)[0][0].startswith("PostgreSQL ")
+    assert page.select_one("#outcome .elapsed").get_text().endswith(" ms on postgresql")  # type: ignore[union-attr]
+
+    # One sandbox per engine: a write committed on SQLite leaves the PostgreSQL sandbox alone.
+    page = html(client.post("/run", data=form(token, "DELETE FROM some_table") | {"engine": "sqlite"}))
+    assert page.select_one("#preview-rowcount").get_text() == "6 rows"  # type: ignore[union-attr]
+    assert submit(client, page, 'form[action="/commit"]').status_code == 200
+    read = {"sql": "SELECT x, y FROM some_table ORDER BY x, y"}
+    for engine, expected in [("sqlite", []), ("postgresql", SAMPLE_SOME_TABLE)]:
+        response = client.post("/api/run", json=read | {"engine": engine}, headers={"X-CSRFToken": token})
+        assert response.json["engine"] == engine
+        assert response.json["statements"][0]["rows"] == expected
