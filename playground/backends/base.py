@@ -16,6 +16,9 @@ from ..script import Statement
 
 VISITOR_ID = re.compile(r"[0-9a-f]{32}")
 
+# Why every engine refuses BEGIN, COMMIT, ROLLBACK, SAVEPOINT and the like, in the same words.
+TRANSACTION_CONTROL = "transaction control belongs to the playground (Run previews and rolls back; Commit commits)"
+
 
 def check_visitor_id(visitor: str) -> str:
     """Visitor ids become file and role names: only our own 32-hex-digit form is accepted."""

@@ -22,10 +22,10 @@ from pglast import ast, parser
 from ..errors import RefusedStatement, UserError
 from ..script import Statement
 from ..sqltext import tokenize
+from .base import TRANSACTION_CONTROL
 
 # -- what is refused ----------------------------------------------------------------------
 
-TRANSACTION_CONTROL = "transaction control belongs to the playground (Run previews and rolls back; Commit commits)"
 _ROLES = "roles belong to the playground"
 _DATABASES = "databases belong to the playground"
 _CODE = "it runs code on the server that the statement check cannot see into"

@@ -31,7 +31,7 @@ from ..config import Limits
 from ..errors import RefusedStatement, SandboxFull, TimeLimitExceeded, UserError
 from ..script import Statement
 from ..sqltext import tokenize
-from .base import Column, Evidence, Table, check_visitor_id, record_sent_statements
+from .base import TRANSACTION_CONTROL, Column, Evidence, Table, check_visitor_id, record_sent_statements
 
 # Pragmas a student may run: the ones that only read. Those in _PRAGMAS_WITH_ARGUMENT take a
 # table or index name; the others are allowed only without a value (reading, never setting).
@@ -111,8 +111,8 @@ _WRITE_ACTIONS = frozenset(
     }
 )
 _REFUSED_ACTIONS = {
-    sqlite3.SQLITE_TRANSACTION: "transaction control belongs to the playground (Run previews, Commit commits)",
-    sqlite3.SQLITE_SAVEPOINT: "transaction control belongs to the playground (Run previews, Commit commits)",
+    sqlite3.SQLITE_TRANSACTION: TRANSACTION_CONTROL,
+    sqlite3.SQLITE_SAVEPOINT: TRANSACTION_CONTROL,
     sqlite3.SQLITE_ATTACH: "attaching a database would reach outside your sandbox",
     sqlite3.SQLITE_DETACH: "attaching a database would reach outside your sandbox",
 }
