@@ -245,9 +245,11 @@ class PgSandboxes:
                 psycopg2.errors.InternalError_,
                 psycopg2.errors.ObjectInUse,
                 psycopg2.errors.InsufficientPrivilege,
+                psycopg2.errors.UniqueViolation,
             ):
                 # Two processes making the same sandbox: "tuple concurrently updated" on a catalog
-                # row both change, or one took back the admin's owner membership the other used.
+                # row both change, one took back the admin's owner membership the other used, or
+                # both granted the same membership at once (a duplicate pg_auth_members row).
                 if attempt == 4:
                     raise
             time.sleep(0.05 * (attempt + 1))
