@@ -59,6 +59,18 @@ def test_lesson_1_insert_previews_then_commits(playground: Playground, visitor: 
     assert users(playground, visitor) == [("Петр", 20), ("Василий", 26), ("Петр", 20)]
 
 
+def test_a_preview_leaves_identity_values_alone(playground: Playground, visitor: str) -> None:
+    """A preview takes no id for good, not even from PostgreSQL's non-transactional sequences."""
+    run(playground, visitor, LESSON_1_INSERT, {"Name": "Петр", "Age": 20})
+    preview = run(playground, visitor, LESSON_1_INSERT, {"Name": "Петр", "Age": 20})
+    playground.commit(visitor, preview.token)
+    assert rows(playground, visitor, 'SELECT "Id", "Name" FROM "Users" ORDER BY "Id"') == [
+        (1, "Петр"),
+        (2, "Василий"),
+        (3, "Петр"),
+    ]
+
+
 def test_lesson_2_select_and_executemany_update(playground: Playground, visitor: str) -> None:
     result = run(playground, visitor, LESSON_2_SELECT, {"y": 6})
     assert result.status == "ok"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import resource
 import threading
 import time
+from typing import Any
 
 import pytest
 from pg_support import LIMITS, PgEnv, execute, fixtures, libpq_url, make_playground
@@ -174,6 +175,186 @@ def test_visitors_are_isolated(pg_env: PgEnv, playground: Playground, new_visito
     with pytest.raises(UserError, match='relation "secrets" does not exist'):
         playground.run(bob, RunRequest("SELECT * FROM secrets"))
     assert pg_env.backend.sandbox_name(alice) != pg_env.backend.sandbox_name(bob)
+
+
+# -- sequences: what a run does not commit leaves them as they were -----------------------
+
+LESSON_1_INSERT = RunRequest(
+    'INSERT INTO "Users" ("Name", "Age") VALUES(:Name, :Age)', params={"Name": "Петр", "Age": 20}
+)
+
+
+def users_sequence(pg_env: PgEnv, visitor: str) -> tuple[int, bool]:
+    """The state of "Users"."Id"'s sequence: (last_value, is_called)."""
+    return pg_env.query(visitor, 'SELECT last_value, is_called FROM "Users_Id_seq"')[0]
+
+
+def last_id(pg_env: PgEnv, visitor: str) -> int:
+    return pg_env.query(visitor, 'SELECT max("Id") FROM "Users"')[0][0]
+
+
+def execute_on(conn: Any, sql: str) -> list[tuple[Any, ...]]:
+    with conn.cursor() as cur:
+        cur.execute(sql)
+        return cur.fetchall()
+
+
+def test_previews_give_back_the_ids_they_took(pg_env: PgEnv, playground: Playground, new_visitor) -> None:
+    visitor = new_visitor()
+    pg_env.backend.ensure_sandbox(visitor)
+    before = users_sequence(pg_env, visitor)
+    playground.run(visitor, LESSON_1_INSERT)
+    preview = playground.run(visitor, LESSON_1_INSERT)
+    assert users_sequence(pg_env, visitor) == before
+    playground.commit(visitor, preview.token)
+    assert last_id(pg_env, visitor) == 3
+    # A committed insert keeps its id: the next one gets the next value.
+    playground.commit(visitor, playground.run(visitor, LESSON_1_INSERT).token)
+    assert last_id(pg_env, visitor) == 4
+    assert users_sequence(pg_env, visitor) == (4, True)
+
+
+def test_a_preview_with_returning_shows_the_id_the_commit_gets(
+    pg_env: PgEnv, playground: Playground, new_visitor
+) -> None:
+    visitor = new_visitor()
+    request = RunRequest('INSERT INTO "Users" ("Name") VALUES (:Name) RETURNING "Id"', params={"Name": "Анна"})
+    preview = playground.run(visitor, request)
+    assert preview.status == "preview" and preview.run.statements[0].rows == ((3,),)
+    assert playground.run(visitor, request).run.statements[0].rows == ((3,),)
+    committed = playground.commit(visitor, preview.token)
+    assert committed.run.statements[0].rows == ((3,),)
+    assert pg_env.query(visitor, 'SELECT "Id", "Name" FROM "Users" WHERE "Id" > 2') == [(3, "Анна")]
+
+
+def test_a_conflicting_commit_gives_back_the_ids_it_took(pg_env: PgEnv, playground: Playground, new_visitor) -> None:
+    visitor = new_visitor()
+    copy = RunRequest('INSERT INTO "Users" ("Name") SELECT x::text FROM some_table WHERE x > :x', params={"x": 5})
+    preview = playground.run(visitor, copy)
+    assert preview.run.counts == [4]
+    playground.commit(visitor, playground.run(visitor, RunRequest("DELETE FROM some_table WHERE x = 13")).token)
+    conflict = playground.commit(visitor, preview.token)
+    assert conflict.status == "conflict" and conflict.run.counts == [3]
+    playground.commit(visitor, conflict.token)
+    assert pg_env.query(visitor, 'SELECT "Id", "Name" FROM "Users" WHERE "Id" > 2 ORDER BY "Id"') == [
+        (3, "6"),
+        (4, "9"),
+        (5, "11"),
+    ]
+
+
+def test_a_run_that_fails_half_way_gives_back_the_ids_it_took(
+    pg_env: PgEnv, playground: Playground, new_visitor
+) -> None:
+    visitor = new_visitor()
+    pg_env.backend.ensure_sandbox(visitor)
+    before = users_sequence(pg_env, visitor)
+    with pytest.raises(UserError, match="division by zero"):
+        playground.run(visitor, RunRequest("INSERT INTO \"Users\" (\"Name\") VALUES ('x'), ('y'); SELECT 1 / 0"))
+    outcome = playground.run(visitor, RunRequest("SELECT nextval('\"Users_Id_seq\"')"))
+    assert outcome.run.statements[0].rows == ((3,),)
+    assert users_sequence(pg_env, visitor) == before
+    playground.commit(visitor, playground.run(visitor, LESSON_1_INSERT).token)
+    assert last_id(pg_env, visitor) == 3
+
+
+def test_a_previewed_table_with_a_serial_column_leaves_nothing(
+    pg_env: PgEnv, playground: Playground, new_visitor
+) -> None:
+    visitor = new_visitor()
+    pg_env.backend.ensure_sandbox(visitor)
+    sequences = "SELECT count(*) FROM pg_sequence"
+    assert pg_env.query(visitor, sequences) == [(1,)]
+    before = users_sequence(pg_env, visitor)
+    preview = playground.run(
+        visitor,
+        RunRequest(
+            "CREATE TABLE notes (id serial PRIMARY KEY, body text); INSERT INTO notes (body) VALUES ('a'), ('b'); "
+            'INSERT INTO "Users" ("Name") SELECT body FROM notes'
+        ),
+    )
+    assert preview.status == "preview"
+    assert pg_env.query(visitor, sequences) == [(1,)]
+    assert users_sequence(pg_env, visitor) == before
+
+
+def test_a_sequence_that_never_handed_out_a_value_is_given_back_too(
+    pg_env: PgEnv, playground: Playground, new_visitor
+) -> None:
+    """pg_sequence_last_value() is NULL then: the sequence itself is read (its name quoted, % and all)."""
+    visitor = new_visitor()
+    playground.commit(visitor, playground.run(visitor, RunRequest('CREATE TABLE "50%s" (id serial, s text)')).token)
+    playground.commit(visitor, playground.run(visitor, RunRequest('ALTER SEQUENCE "50%s_id_seq" RESTART 7')).token)
+    insert = RunRequest('INSERT INTO "50%s" (s) VALUES (:s)', params={"s": "x"})
+    playground.run(visitor, insert)
+    preview = playground.run(visitor, insert)
+    assert pg_env.query(visitor, 'SELECT last_value, is_called FROM "50%s_id_seq"') == [(7, False)]
+    playground.commit(visitor, preview.token)
+    assert pg_env.query(visitor, 'SELECT id FROM "50%s"') == [(7,)]
+
+
+def test_another_open_connection_keeps_the_ids_a_preview_took(
+    pg_env: PgEnv, playground: Playground, new_visitor
+) -> None:
+    """It may commit a value taken after the preview's: setting the sequence back could repeat that value."""
+    visitor = new_visitor()
+    pg_env.backend.ensure_sandbox(visitor)
+    other = pg_env.connect_as(visitor)
+    try:
+        other.autocommit = False
+        with other.cursor() as cur:
+            cur.execute("SELECT 1")  # an idle transaction, which has taken nothing yet
+            playground.run(visitor, LESSON_1_INSERT)  # takes 3
+            cur.execute('INSERT INTO "Users" ("Name") VALUES (\'other\') RETURNING "Id"')
+            assert cur.fetchone() == (4,)
+        preview = playground.run(visitor, LESSON_1_INSERT)  # takes 5
+        other.commit()
+    finally:
+        other.close()
+    assert users_sequence(pg_env, visitor) == (5, True)  # not set back to 2 (which would repeat 4)
+    playground.commit(visitor, preview.token)
+    assert pg_env.query(visitor, 'SELECT "Id", "Name" FROM "Users" WHERE "Id" > 2 ORDER BY "Id"') == [
+        (4, "other"),
+        (6, "Петр"),
+    ]
+
+
+def test_a_connection_that_came_and_went_during_a_preview_keeps_its_ids(
+    pg_env: PgEnv, playground: Playground, new_visitor
+) -> None:
+    """Opened after the preview began and closed before it ended: the count of sessions shows it."""
+    visitor = new_visitor()
+    pg_env.backend.ensure_sandbox(visitor)
+    taken: list[object] = []
+
+    def other() -> None:
+        time.sleep(0.3)  # after the preview's start
+        try:
+            conn = pg_env.connect_as(visitor)
+            try:
+                deadline = time.monotonic() + 0.4
+                while execute_on(conn, 'SELECT last_value FROM "Users_Id_seq"') != [(3,)]:
+                    assert time.monotonic() < deadline, "the preview did not take 3"
+                    time.sleep(0.01)
+                taken.append(execute_on(conn, 'INSERT INTO "Users" ("Name") VALUES (\'other\') RETURNING "Id"'))
+            finally:
+                conn.close()
+        except Exception as e:  # noqa: BLE001 - reported below
+            taken.append(e)
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    try:
+        preview = playground.run(
+            visitor, RunRequest('INSERT INTO "Users" ("Name") VALUES (\'preview\'); SELECT pg_sleep(0.8)')
+        )
+    finally:
+        thread.join()
+    assert taken == [[(4,)]]
+    assert preview.status == "preview"
+    assert users_sequence(pg_env, visitor) == (4, True)  # not set back to 2 (which would repeat 4)
+    playground.commit(visitor, playground.run(visitor, LESSON_1_INSERT).token)
+    assert last_id(pg_env, visitor) == 5
 
 
 # -- limits -------------------------------------------------------------------------------
