@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from server_support import HttpClient, LiveServer, live_server
 from bs4 import BeautifulSoup
+from server_support import HttpClient, LiveServer, live_server
 
 INSERT = 'INSERT INTO "Users" ("Name", "Age") VALUES (:Name, :Age)'
 

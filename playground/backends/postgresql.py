@@ -40,7 +40,7 @@ the session's settings say. Rows are streamed from a server-side cursor when the
 allows it (a plain SELECT). A commit that leaves the database above `postgres_max_bytes` is
 refused. Every run uses a fresh connection (NullPool). A run that does not commit gives back
 the sequence values it took (nextval is not transactional), when no other connection of the
-sandbox can have taken one meanwhile (see "sequences" below).
+sandbox can have taken one meanwhile (see pg_sequences.py).
 
 The statement check (`check`) is a second layer: it parses each statement with PostgreSQL's
 own parser (pglast) and refuses, with a clear message, what the playground does not offer.
@@ -50,6 +50,7 @@ Where each part lives:
 * `pg_sandboxes` (`PgSandboxes`): everything done through the admin URL: the secret, names and
   passwords, the template, creating, repairing, resetting and dropping sandboxes and roles;
 * `pg_statements`: the statement check and the splitter ("what student SQL may do");
+* `pg_sequences`: giving back the sequence values a run that did not commit took;
 * this module (`PostgresBackend`): running student SQL as the sandbox role: sessions, the
   limits and the watchdog, the write evidence, error messages, the size cap, the schema.
 """
@@ -61,7 +62,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,6 +81,7 @@ from ..errors import RefusedStatement, SandboxFull, TimeLimitExceeded, UserError
 from ..script import Statement
 from .base import Column, Evidence, Table, record_sent_statements
 from .pg_sandboxes import PgSandboxes, first_line
+from .pg_sequences import COMMITTED_KEY, SEQUENCE_LOCK, give_back, read_sequences
 from .pg_statements import TRANSACTION_CONTROL, check_statement, shape, split_statements
 
 log = logging.getLogger("playground.postgresql")
@@ -88,7 +90,6 @@ log = logging.getLogger("playground.postgresql")
 _WATCHDOG_GRACE_S = 0.1
 _STREAM_KEY = "playground.pg.stream"
 _BASELINE_KEY = "playground.pg.tuples"
-_COMMITTED_KEY = "playground.pg.committed"
 
 
 class SandboxBusy(UserError):
@@ -196,7 +197,7 @@ class PostgresBackend:
         PostgreSQL's sequences are not transactional: a rolled-back INSERT keeps the SERIAL value
         it took. So the sandbox's sequences are read before the transaction begins and, unless it
         committed, those that moved are set back after it, on the same connection, when no other
-        connection can have taken a value meanwhile (see `_read_sequences` and `_finish`).
+        connection can have taken a value meanwhile (see pg_sequences).
         """
         return self._session(visitor, sequences=True)
 
@@ -207,7 +208,7 @@ class PostgresBackend:
             connection = session = None
             try:
                 connection = self._engine(name).connect()
-                before = _read_sequences(connection.connection.driver_connection) if sequences else None
+                before = read_sequences(connection.connection.driver_connection) if sequences else None
                 session = Session(bind=connection)
                 session.connection()  # begins: the engine's "begin" event sets the limits
             except BaseException as e:
@@ -223,7 +224,7 @@ class PostgresBackend:
                 yield session
             finally:
                 session.close()
-                _finish(connection, before)
+                give_back(connection, before)
                 connection.close()
             return
 
@@ -292,13 +293,13 @@ class PostgresBackend:
                 cur.execute(
                     f"SET LOCAL statement_timeout = {ms}; SET LOCAL lock_timeout = {ms}; "
                     f"SET LOCAL idle_in_transaction_session_timeout = {idle_ms}; "
-                    f"SELECT pg_catalog.pg_advisory_xact_lock_shared({_SEQUENCE_LOCK}); " + _AFTER_STATEMENT
+                    f"SELECT pg_catalog.pg_advisory_xact_lock_shared({SEQUENCE_LOCK}); " + _AFTER_STATEMENT
                 )
                 conn.info[_BASELINE_KEY] = _Snapshot.of(cur.fetchall())
 
         @event.listens_for(engine, "commit")
         def _on_commit(conn: Any) -> None:
-            conn.info[_COMMITTED_KEY] = True
+            conn.info[COMMITTED_KEY] = True
 
         record_sent_statements(engine)
         return engine
@@ -475,173 +476,6 @@ class _Snapshot:
             if schema and not schema.startswith(_SYSTEM_SCHEMAS):
                 user_tuples += n
         return cls(rows[0][0] if rows else None, all_tuples, user_tuples)
-
-
-# -- sequences: a run that does not commit gives back the values it took -------------------
-#
-# nextval() is not undone by a rollback, so a previewed INSERT would make the commit's SERIAL id
-# skip a value. Before the run's transaction, `_read_sequences` notes every sequence's state;
-# after it, unless it committed, `_finish` sets back those that moved. That is safe only if no
-# other connection took a value meanwhile (it may have committed it), so it is done only if no
-# other connection of the role to this database was open at any time in between: none at the
-# start (except connections already closing, which take nothing more), none opened since that
-# is still open at the end, and none that came and went, which the database's count of sessions
-# shows (PostgreSQL 14+: a session is counted as it starts and, at the latest, before it leaves
-# pg_stat_activity). Every transaction holds a shared advisory lock and the setting back takes
-# it exclusively, so a run starting meanwhile waits for it. Otherwise the values stay taken: a
-# harmless gap. These statements are the playground's own, each in a short transaction of its
-# own (autocommit) outside the run's, qualified like _AFTER_STATEMENT; they call the statistics
-# functions rather than the views, and avoid joins, which cost milliseconds on a new connection.
-
-_SEQUENCE_LOCK = 123589619970419  # the advisory lock's key ("pgseqs"); each sandbox is its own database
-_CLOSING = "playground-sandbox-closing"  # application_name of a connection that runs nothing more
-_RESTORE_LOCK_TIMEOUT_MS = 100
-
-_ME = "pg_catalog.pg_stat_get_activity(pg_catalog.pg_backend_pid())"
-# Other client connections of this role to this database (`me`: this connection's own row).
-_OTHERS = (
-    "FROM pg_catalog.pg_stat_get_activity(NULL) a WHERE a.datid = me.datid AND a.usesysid = me.usesysid "
-    "AND a.pid <> me.pid AND a.backend_type = 'client backend'"
-)
-# One row per sequence the role may read and set, with the count of sessions so far and the last
-# value if it handed one out; no row if another connection is open and not closing (the WHERE
-# reads pg_stat_activity before the row's sequence is read). Another session's temporary
-# sequence is never read either: that session is open, so there is no row (after a crash, an
-# orphaned one makes pg_sequence_last_value fail: nothing is given back until it is gone).
-_SEQUENCES_BEFORE = (
-    "SELECT pg_catalog.pg_stat_get_db_sessions(me.datid), s.seqrelid, pg_catalog.pg_sequence_last_value(s.seqrelid) "
-    f"FROM {_ME} me CROSS JOIN pg_catalog.pg_sequence s "
-    f"WHERE NOT EXISTS (SELECT {_OTHERS} AND (a.state IS DISTINCT FROM 'idle' "
-    "OR a.application_name IS DISTINCT FROM %(closing)s)) "
-    "AND pg_catalog.has_table_privilege(s.seqrelid, 'SELECT') AND pg_catalog.has_table_privilege(s.seqrelid, 'UPDATE')"
-)
-_NAMES = (
-    "SELECT c.oid, pg_catalog.format('%%I.%%I', n.nspname, c.relname) FROM pg_catalog.pg_class c "
-    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = ANY (%(oids)s::oid[])"
-)
-_MARK_CLOSING = "SET application_name = %(closing)s"
-
-
-@dataclass(frozen=True)
-class _Sequence:
-    oid: int
-    last_value: int
-    is_called: bool  # False: it never handed out a value (nextval returns last_value itself)
-    name: str | None = None  # schema-qualified, quoted: to read the sequence itself when not called
-
-
-@dataclass(frozen=True)
-class _Sequences:
-    """The sandbox's sequences before a run, and what tells whether giving values back is safe."""
-
-    sessions: int  # pg_stat_database.sessions
-    sequences: tuple[_Sequence, ...]
-
-
-def _read_sequences(raw: Any) -> _Sequences | None:
-    """The sequences' state before the run, or None if nothing could be safely given back after it."""
-    if raw.server_version < 140000:  # no count of sessions: the values a preview takes stay taken
-        return None
-    try:
-        raw.autocommit = True
-        with raw.cursor() as cur:
-            cur.execute(_SEQUENCES_BEFORE, {"closing": _CLOSING})
-            rows = cur.fetchall()
-            if not rows or rows[0][0] is None:
-                return None
-            sessions = rows[0][0]
-            called = [_Sequence(oid, last, True) for _, oid, last in rows if last is not None]
-            uncalled = [oid for _, oid, last in rows if last is None]
-            if uncalled:
-                # pg_sequence_last_value() is NULL for a sequence that never handed out a value,
-                # whatever its next one: read the sequence itself (rare: SERIAL on an empty table).
-                cur.execute(_NAMES, {"oids": uncalled})
-                names = dict(cur.fetchall())
-                cur.execute(
-                    " UNION ALL ".join(f"SELECT {oid}::oid, last_value, is_called FROM {names[oid]}" for oid in names)
-                )
-                called += [_Sequence(oid, last, is_called, names[oid]) for oid, last, is_called in cur.fetchall()]
-            return _Sequences(sessions, tuple(called))
-    except psycopg2.Error as e:
-        log.warning("sequences not read (the values a preview takes stay taken): %s", first_line(e))
-        return None
-    finally:
-        _leave_autocommit(raw)
-
-
-def _restore_statement(before: _Sequences) -> tuple[str, dict[str, Any]]:
-    """Mark the connection closing; set back the sequences that moved if that is safe.
-
-    Returns one row: how many sequences moved, and how many were set back. Whether it is safe is
-    asked only if one moved (most runs take no value), in this order: the lock (a run that starts
-    now waits for it), pg_stat_activity, then the count of sessions (a connection leaves the first
-    only after it is counted in the second). A connection older than this one and still open was
-    already closing at the start (otherwise `before` would be None): it does not count.
-    """
-    params: dict[str, Any] = {"closing": _CLOSING, "lock": _SEQUENCE_LOCK, "sessions": before.sessions}
-    rows = []
-    for i, seq in enumerate(before.sequences):
-        params |= {f"oid{i}": seq.oid, f"last{i}": seq.last_value, f"called{i}": seq.is_called}
-        if seq.name is None:
-            moved = f"pg_catalog.pg_sequence_last_value(%(oid{i})s::oid) IS DISTINCT FROM %(last{i})s::int8"
-        else:  # pg_sequence_last_value() cannot tell (x, false) from (y, false)
-            moved = (
-                f"NOT EXISTS (SELECT FROM {seq.name.replace('%', '%%')} s "
-                f"WHERE s.last_value = %(last{i})s::int8 AND s.is_called = %(called{i})s)"
-            )
-        rows.append(f"(%(oid{i})s::oid::regclass, %(last{i})s::int8, %(called{i})s, {moved})")
-    safe = (
-        "SELECT CASE WHEN NOT pg_catalog.pg_try_advisory_xact_lock(%(lock)s) THEN false "
-        f"WHEN EXISTS (SELECT {_OTHERS} AND a.backend_start >= me.backend_start) THEN false "
-        f"ELSE pg_catalog.pg_stat_get_db_sessions(me.datid) = %(sessions)s::int8 END FROM {_ME} me"
-    )
-    sql = (
-        f"SET lock_timeout = {_RESTORE_LOCK_TIMEOUT_MS}; SET synchronous_commit = off; {_MARK_CLOSING}; "
-        "SELECT pg_catalog.count(*), "
-        f"pg_catalog.count(CASE WHEN ({safe}) THEN pg_catalog.setval(v.seq, v.last_value, v.is_called) END) "
-        f"FROM (VALUES {', '.join(rows)}) v(seq, last_value, is_called, moved) WHERE v.moved"
-    )
-    return sql, params
-
-
-def _finish(connection: Any, before: _Sequences | None) -> None:
-    """After the run's transaction: give back the sequence values it took, unless it committed.
-
-    Also marks the connection as closing, so that a run starting while this one is still being
-    closed does not count it as a connection that may take values. Never raises: an error is
-    logged, and the connection is left outside any transaction.
-    """
-    try:
-        raw = connection.connection.driver_connection
-        committed = connection.info.get(_COMMITTED_KEY, False)
-        if raw is None or raw.closed or raw.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
-            return
-    except Exception:  # noqa: BLE001 - a lost connection: nothing to do on it
-        return
-    restore = before is not None and not committed
-    try:
-        raw.autocommit = True
-        with raw.cursor() as cur:
-            if restore:
-                assert before is not None
-                cur.execute(*_restore_statement(before))
-                moved, set_back = cur.fetchone()
-                if set_back < moved:
-                    log.info("the sequence values a preview took stay taken: another connection was open")
-            else:
-                cur.execute(_MARK_CLOSING, {"closing": _CLOSING})
-    except Exception as e:  # noqa: BLE001 - never turn a run into an error
-        log.warning("the sequence values a preview took were not given back: %s", first_line(e))
-        if restore:
-            with suppress(Exception), raw.cursor() as cur:
-                cur.execute(_MARK_CLOSING, {"closing": _CLOSING})
-    finally:
-        _leave_autocommit(raw)
-
-
-def _leave_autocommit(raw: Any) -> None:
-    with suppress(Exception):
-        raw.autocommit = False
 
 
 def _message(exc: psycopg2.Error) -> str:
