@@ -14,16 +14,19 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.cookiejar import CookieJar
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 START_TIMEOUT = 30.0
 _PR_SET_PDEATHSIG = 1
@@ -198,6 +201,14 @@ class HttpClient:
         self.csrf = reply.json["csrf_token"]
         return self
 
+    def twin(self, base_url: str) -> HttpClient:
+        """The same visitor (cookies and CSRF token) with a connection of its own, to this or another server."""
+        twin = HttpClient(base_url)
+        for cookie in self.cookies:
+            twin.cookies.set_cookie(cookie)
+        twin.csrf = self.csrf
+        return twin
+
     def post_json(self, path: str, body: Any) -> Reply:
         return self.request("POST", path, json_body=body)
 
@@ -205,3 +216,20 @@ class HttpClient:
         reply = self.post_json("/api/run", {"sql": sql})
         assert reply.status == 200 and reply.json["status"] == "ok", reply.text
         return reply.json["statements"][-1]["rows"]
+
+
+def at_once(calls: list[Callable[[], T]], *, timeout: float = 30.0) -> list[T]:
+    """Run the calls in threads released together (a barrier); their results, in no particular order."""
+    barrier = threading.Barrier(len(calls))
+    results: list[T] = []
+
+    def released(call: Callable[[], T]) -> None:
+        barrier.wait(timeout=timeout)
+        results.append(call())
+
+    threads = [threading.Thread(target=released, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+    return results

@@ -217,16 +217,21 @@ def test_enter_in_a_cell_runs(page: Any) -> None:
 # -- writes: preview, commit once ----------------------------------------------------------------
 
 
-def test_update_with_two_rows_previews_then_commits(page: Any) -> None:
-    from playwright.sync_api import expect
-
-    page.goto("/")
-    type_sql(page, UPDATE_XY)
+def fill_the_tutorials_two_rows(page: Any) -> None:
+    """The tutorial's [{"x": 9, "y": 11}, {"x": 13, "y": 15}], typed into the grid."""
     page.get_by_label("y", exact=True).fill("11")
     page.get_by_label("x", exact=True).fill("9")
     page.get_by_role("button", name="Add row").click()
     page.get_by_label("y (row 2)", exact=True).fill("15")
     page.get_by_label("x (row 2)", exact=True).fill("13")
+
+
+def test_update_with_two_rows_previews_then_commits(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.goto("/")
+    type_sql(page, UPDATE_XY)
+    fill_the_tutorials_two_rows(page)
     page.locator("#run-button").click()
 
     expect(page.locator("#preview-rowcount")).to_have_text("2 rows")
@@ -307,11 +312,7 @@ def test_without_javascript_the_server_does_what_the_script_would(page_without_j
     page.goto("/")
     page.locator("#sql").fill(UPDATE_XY)
     page.get_by_role("button", name="Update the grid from the SQL").click()
-    page.get_by_label("y", exact=True).fill("11")
-    page.get_by_label("x", exact=True).fill("9")
-    page.get_by_role("button", name="Add row").click()
-    page.get_by_label("y (row 2)", exact=True).fill("15")
-    page.get_by_label("x (row 2)", exact=True).fill("13")
+    fill_the_tutorials_two_rows(page)
     page.locator("#run-button").click()
     expect(page.locator("#preview-rowcount")).to_have_text("2 rows")
     page.locator("#commit-button").click()

@@ -8,11 +8,10 @@ other, and a replayed commit is refused by both.
 from __future__ import annotations
 
 import secrets
-import threading
 from collections.abc import Iterator
 
 import pytest
-from server_support import HttpClient, LiveServer, live_server
+from server_support import HttpClient, LiveServer, at_once, live_server
 
 from playground.backends.postgresql import PostgresBackend
 from playground.config import Limits
@@ -84,22 +83,10 @@ def test_simultaneous_commits_on_both_servers_apply_once(servers: tuple[LiveServ
     a, b = servers
     client = visitor_on(a)
     token = client.post_json("/api/run", {"sql": INSERT, "params": {"Name": "Ян", "Age": 40}}).json["token"]
-    cookies = list(client.cookies)
-
-    statuses: list[int] = []
-
-    def commit_via(server: LiveServer) -> None:
-        racer = HttpClient(server.url)
-        for cookie in cookies:
-            racer.cookies.set_cookie(cookie)
-        racer.csrf = client.csrf
-        statuses.append(racer.post_json("/api/commit", {"token": token}).status)
-
-    threads = [threading.Thread(target=commit_via, args=(server,)) for server in (a, b, a, b)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    racers = [client.twin(server.url) for server in (a, b, a, b)]
+    statuses = at_once(
+        [lambda racer=racer: racer.post_json("/api/commit", {"token": token}).status for racer in racers]
+    )
     assert sorted(statuses) == [200, 410, 410, 410]
     assert names(client).count("Ян") == 1
 

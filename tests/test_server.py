@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
-from server_support import HttpClient, LiveServer, live_server
+from server_support import HttpClient, LiveServer, at_once, live_server
 
 INSERT = 'INSERT INTO "Users" ("Name", "Age") VALUES (:Name, :Age)'
 
@@ -83,18 +82,11 @@ def test_a_preview_survives_its_worker_and_commits_exactly_once(server: LiveServ
 def test_two_simultaneous_commits_of_one_preview_apply_once(server: LiveServer) -> None:
     client = HttpClient(server.url).start()
     token = client.post_json("/api/run", {"sql": INSERT, "params": {"Name": "Двойной", "Age": 2}}).json["token"]
-    statuses: list[int] = []
-    barrier = threading.Barrier(4)
 
-    def commit() -> None:
-        barrier.wait(timeout=10)
-        statuses.append(client.post_json("/api/commit", {"token": token}).status)
+    def commit() -> int:
+        return client.post_json("/api/commit", {"token": token}).status
 
-    threads = [threading.Thread(target=commit) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    statuses = at_once([commit] * 4)
     assert sorted(statuses) == [200, 410, 410, 410]
     assert names(client).count("Двойной") == 1
 
