@@ -710,7 +710,7 @@ def test_the_editor_offers_both_engines_and_runs_on_the_one_chosen(two_engine_ap
     # engine=sqlite in the form runs on SQLite, and the page keeps SQLite chosen.
     page = html(client.post("/run", data=form(token, "SELECT sqlite_version() AS v") | {"engine": "sqlite"}))
     assert result_cells(page) == [[sqlite3.sqlite_version]]
-    assert page.select_one("#outcome .elapsed").get_text().endswith(" ms on sqlite")  # type: ignore[union-attr]
+    assert page.select_one("#outcome .elapsed").get_text().endswith(" ms on SQLite")  # type: ignore[union-attr]
     assert [o["value"] for o in page.select("select#engine option[selected]")] == ["sqlite"]
 
     # The same SQL on PostgreSQL, chosen or by default, is PostgreSQL's own error.
@@ -722,7 +722,7 @@ def test_the_editor_offers_both_engines_and_runs_on_the_one_chosen(two_engine_ap
         assert [o["value"] for o in page.select("select#engine option[selected]")] == ["postgresql"]
     page = html(client.post("/run", data=form(token, "SELECT version() AS v")))
     assert result_cells(page)[0][0].startswith("PostgreSQL ")
-    assert page.select_one("#outcome .elapsed").get_text().endswith(" ms on postgresql")  # type: ignore[union-attr]
+    assert page.select_one("#outcome .elapsed").get_text().endswith(" ms on PostgreSQL")  # type: ignore[union-attr]
 
     # One sandbox per engine: a write committed on SQLite leaves the PostgreSQL sandbox alone.
     page = html(client.post("/run", data=form(token, "DELETE FROM some_table") | {"engine": "sqlite"}))

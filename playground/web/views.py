@@ -210,6 +210,7 @@ def _render(state: EditorState) -> str:
         "editor.html",
         state=state,
         engines=[(name, service.backend(name).label) for name in service.engines],
+        engine_labels={name: service.backend(name).label for name in service.engines},
         column_types=COLUMN_TYPES,
         tables=tables,
         examples=EXAMPLES,
