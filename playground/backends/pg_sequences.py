@@ -25,7 +25,7 @@ from typing import Any
 import psycopg2
 import psycopg2.extensions
 
-from .pg_sandboxes import first_line
+from .pg_errors import first_line
 
 log = logging.getLogger("playground.postgresql")
 

@@ -47,28 +47,30 @@ own parser (pglast) and refuses, with a clear message, what the playground does 
 
 Where each part lives:
 
-* `pg_sandboxes` (`PgSandboxes`): everything done through the admin URL: the secret, names and
-  passwords, the template, creating, repairing, resetting and dropping sandboxes and roles;
+* `pg_sandboxes` (`PgSandboxes`): the sandboxes' lifecycle through the admin URL: the secret,
+  names and passwords, creating, resetting and dropping sandboxes (and everything at once);
+* `pg_admin` (`PgAdmin`): the admin connection itself: checking the admin role, cursors,
+  dropping a database, quoting the names the playground generates;
+* `pg_template`: the template database: built from the sample, named by its hash, old ones dropped;
+* `pg_roles` (`PgRoles`): each sandbox's login and owner roles: creating, repairing and dropping
+  them, and handing the sample's objects over to the owner role;
 * `pg_statements`: the statement check and the splitter ("what student SQL may do");
 * `pg_sequences`: giving back the sequence values a run that did not commit took;
+* `pg_evidence`: the write evidence: whether a statement wrote and how many rows it changed;
+* `pg_errors`: the errors a student sees (`translate_error`, `SandboxBusy`);
 * this module (`PostgresBackend`): running student SQL as the sandbox role: sessions, the
-  limits and the watchdog, the write evidence, error messages, the size cap, the schema.
+  limits and the watchdog, the size cap, the schema.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
 from typing import Any
 
-import psycopg2
-import psycopg2.errors
-import psycopg2.extensions
 from sqlalchemy import create_engine, event
 from sqlalchemy.dialects.postgresql.psycopg2 import PGExecutionContext_psycopg2
 from sqlalchemy.engine import URL, Engine
@@ -77,25 +79,21 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from ..config import Limits
-from ..errors import RefusedStatement, SandboxFull, TimeLimitExceeded, UserError
+from ..errors import SandboxFull, UserError
 from ..script import Statement
 from .base import Column, Evidence, Table, record_sent_statements
-from .pg_sandboxes import PgSandboxes, first_line
+from .pg_errors import SandboxBusy, first_line  # SandboxBusy is imported from here too
+from .pg_errors import translate_error as translate_pg_error
+from .pg_evidence import AFTER_STATEMENT, BASELINE_KEY, Snapshot, after_statement
+from .pg_sandboxes import PgSandboxes
 from .pg_sequences import COMMITTED_KEY, SEQUENCE_LOCK, give_back, read_sequences
-from .pg_statements import TRANSACTION_CONTROL, check_statement, shape, split_statements
+from .pg_statements import check_statement, shape, split_statements
 
 log = logging.getLogger("playground.postgresql")
 
 # The watchdog fires a little after statement_timeout, which normally ends the statement first.
 _WATCHDOG_GRACE_S = 0.1
 _STREAM_KEY = "playground.pg.stream"
-_BASELINE_KEY = "playground.pg.tuples"
-
-
-class SandboxBusy(UserError):
-    """Too many runs at once on one sandbox."""
-
-    status = 429
 
 
 class _StreamingContext(PGExecutionContext_psycopg2):
@@ -293,9 +291,9 @@ class PostgresBackend:
                 cur.execute(
                     f"SET LOCAL statement_timeout = {ms}; SET LOCAL lock_timeout = {ms}; "
                     f"SET LOCAL idle_in_transaction_session_timeout = {idle_ms}; "
-                    f"SELECT pg_catalog.pg_advisory_xact_lock_shared({SEQUENCE_LOCK}); " + _AFTER_STATEMENT
+                    f"SELECT pg_catalog.pg_advisory_xact_lock_shared({SEQUENCE_LOCK}); " + AFTER_STATEMENT
                 )
-                conn.info[_BASELINE_KEY] = _Snapshot.of(cur.fetchall())
+                conn.info[BASELINE_KEY] = Snapshot.of(cur.fetchall())
 
         @event.listens_for(engine, "commit")
         def _on_commit(conn: Any) -> None:
@@ -342,73 +340,12 @@ class PostgresBackend:
             stop()
             raise
         stop()
-        self._after_statement(conn, raw, statement, evidence, plain_write=kind.plain_write)
-
-    def _after_statement(
-        self, conn: Any, raw: Any, statement: Statement, evidence: Evidence, *, plain_write: bool
-    ) -> None:
-        """Read what the transaction did: an assigned transaction id means it wrote."""
-        if raw.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_INTRANS:
-            raise RefusedStatement(
-                f"{statement.label} is not allowed: it ended the playground's transaction ({TRANSACTION_CONTROL}).",
-                statement=statement.index,
-            )
-        try:
-            with raw.cursor() as cur:
-                cur.execute(_AFTER_STATEMENT)
-                rows = cur.fetchall()
-        except psycopg2.errors.QueryCanceled:
-            raise TimeLimitExceeded(
-                f"{statement.label} was stopped at the time limit ({self.limits.time_limit_ms:,} ms).",
-                statement=statement.index,
-            ) from None
-        except psycopg2.Error as e:
-            raise UserError(f"{statement.label} failed: {_message(e)}.", statement=statement.index) from None
-        after = _Snapshot.of(rows)
-        before = conn.info.get(_BASELINE_KEY) or _Snapshot(None, 0, 0)
-        conn.info[_BASELINE_KEY] = after
-        # This statement wrote if the transaction got its id now, or if any table's (catalogs
-        # included: DDL) tuples changed since the previous statement; a data-changing command
-        # counts as a write even when it matched no row (as on SQLite).
-        evidence.wrote = (
-            plain_write or (before.xid is None and after.xid is not None) or after.all_tuples != before.all_tuples
+        after_statement(
+            conn, raw, statement, evidence, plain_write=kind.plain_write, time_limit_ms=self.limits.time_limit_ms
         )
-        # INSERT/UPDATE/DELETE/MERGE: the driver's rowcount is the command's own count (summed
-        # over an executemany). Anything else that wrote (a data-modifying WITH, a function,
-        # CREATE TABLE AS): the rows of user tables the transaction's statistics say it changed.
-        if evidence.wrote and not plain_write:
-            evidence.changes = max(after.user_tuples - before.user_tuples, 0)
 
     def translate_error(self, exc: BaseException, evidence: Evidence) -> UserError | None:
-        if evidence.refusal:
-            return RefusedStatement(evidence.refusal)
-        if evidence.timed_out or (isinstance(exc, psycopg2.errors.QueryCanceled) and "statement timeout" in str(exc)):
-            return TimeLimitExceeded(
-                f"stopped at the time limit ({self.limits.time_limit_ms:,} ms); nothing was changed"
-            )
-        if isinstance(exc, psycopg2.Error):
-            message = _message(exc)
-            code = exc.pgcode or ""
-            if code == "42501":
-                if "permission denied" not in message:
-                    message = f"permission denied: {message}"
-                return RefusedStatement(message)
-            if code == "53400" or "temp_file_limit" in message:
-                # Not the sandbox's size: the server's cap on one session's temporary files.
-                limit = re.search(r"temp_file_limit \(([^)]*)\)", message)
-                setting = f"temp_file_limit = {limit.group(1)}" if limit else message
-                return UserError(
-                    f"the statement needed more temporary disk space than this server allows ({setting}); "
-                    "sort or group fewer rows, or add a WHERE"
-                )
-            if code == "53100":
-                return SandboxFull(f"the database server's disk is full ({message})")
-            if code == "53300":
-                return SandboxBusy(message)
-            return UserError(message)
-        if isinstance(exc, ValueError | TypeError | OverflowError):
-            return UserError(str(exc))
-        return None
+        return translate_pg_error(exc, evidence, self.limits.time_limit_ms)
 
     def check_before_commit(self, session: Session, visitor: str) -> None:
         raw = session.connection().connection.driver_connection
@@ -444,46 +381,3 @@ class PostgresBackend:
             key = table if schema_name == "public" else f"{schema_name}.{table}"
             tables.setdefault(key, []).append(Column(column, type_ or ""))
         return [Table(name, tuple(columns)) for name, columns in sorted(tables.items())]
-
-
-# What the guard reads after each statement, as the sandbox role, in the same transaction.
-# Everything is schema-qualified (a student may create look-alikes in `public`), and
-# standard_conforming_strings is put back on so that the next statement's text means to the
-# server what it meant to the parser that split and checked it.
-_AFTER_STATEMENT = (
-    "SELECT one.xid, s.schemaname, s.n_tup_ins, s.n_tup_upd, s.n_tup_del FROM "
-    "(SELECT pg_catalog.pg_current_xact_id_if_assigned() AS xid, "
-    "pg_catalog.set_config('standard_conforming_strings', 'on', false) AS scs) one "
-    "LEFT JOIN pg_catalog.pg_stat_xact_all_tables s ON true"
-)
-_SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
-
-
-@dataclass(frozen=True)
-class _Snapshot:
-    """The transaction's id (if it has one) and the tuples it changed so far."""
-
-    xid: str | None
-    all_tuples: int  # every table, system catalogs included
-    user_tuples: int  # the student's tables (temporary ones included)
-
-    @classmethod
-    def of(cls, rows: list[tuple[Any, ...]]) -> _Snapshot:
-        all_tuples = user_tuples = 0
-        for _xid, schema, *counts in rows:
-            n = sum(c or 0 for c in counts)
-            all_tuples += n
-            if schema and not schema.startswith(_SYSTEM_SCHEMAS):
-                user_tuples += n
-        return cls(rows[0][0] if rows else None, all_tuples, user_tuples)
-
-
-def _message(exc: psycopg2.Error) -> str:
-    """The database's message (its first line), with its DETAIL and HINT, without a final period."""
-    diag = getattr(exc, "diag", None)
-    primary = getattr(diag, "message_primary", None) or first_line(exc)
-    parts = [primary.rstrip(".")]
-    for extra in (getattr(diag, "message_detail", None), getattr(diag, "message_hint", None)):
-        if extra:
-            parts.append(extra.strip().rstrip("."))
-    return ". ".join(parts)

@@ -1,0 +1,90 @@
+"""The write evidence on PostgreSQL: did a statement write, and how many rows did it change.
+
+The sandbox engine's "begin" event runs `AFTER_STATEMENT` and keeps the result as the baseline
+(under `BASELINE_KEY` in the connection's info); after each statement the guard calls
+`after_statement`, which reads it again and compares.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg2
+import psycopg2.errors
+import psycopg2.extensions
+
+from ..errors import RefusedStatement, TimeLimitExceeded, UserError
+from ..script import Statement
+from .base import Evidence
+from .pg_errors import message
+from .pg_statements import TRANSACTION_CONTROL
+
+BASELINE_KEY = "playground.pg.tuples"
+
+# What the guard reads after each statement, as the sandbox role, in the same transaction.
+# Everything is schema-qualified (a student may create look-alikes in `public`), and
+# standard_conforming_strings is put back on so that the next statement's text means to the
+# server what it meant to the parser that split and checked it.
+AFTER_STATEMENT = (
+    "SELECT one.xid, s.schemaname, s.n_tup_ins, s.n_tup_upd, s.n_tup_del FROM "
+    "(SELECT pg_catalog.pg_current_xact_id_if_assigned() AS xid, "
+    "pg_catalog.set_config('standard_conforming_strings', 'on', false) AS scs) one "
+    "LEFT JOIN pg_catalog.pg_stat_xact_all_tables s ON true"
+)
+_SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
+
+
+def after_statement(
+    conn: Any, raw: Any, statement: Statement, evidence: Evidence, *, plain_write: bool, time_limit_ms: int
+) -> None:
+    """Read what the transaction did: an assigned transaction id means it wrote."""
+    if raw.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_INTRANS:
+        raise RefusedStatement(
+            f"{statement.label} is not allowed: it ended the playground's transaction ({TRANSACTION_CONTROL}).",
+            statement=statement.index,
+        )
+    try:
+        with raw.cursor() as cur:
+            cur.execute(AFTER_STATEMENT)
+            rows = cur.fetchall()
+    except psycopg2.errors.QueryCanceled:
+        raise TimeLimitExceeded(
+            f"{statement.label} was stopped at the time limit ({time_limit_ms:,} ms).",
+            statement=statement.index,
+        ) from None
+    except psycopg2.Error as e:
+        raise UserError(f"{statement.label} failed: {message(e)}.", statement=statement.index) from None
+    after = Snapshot.of(rows)
+    before = conn.info.get(BASELINE_KEY) or Snapshot(None, 0, 0)
+    conn.info[BASELINE_KEY] = after
+    # This statement wrote if the transaction got its id now, or if any table's (catalogs
+    # included: DDL) tuples changed since the previous statement; a data-changing command
+    # counts as a write even when it matched no row (as on SQLite).
+    evidence.wrote = (
+        plain_write or (before.xid is None and after.xid is not None) or after.all_tuples != before.all_tuples
+    )
+    # INSERT/UPDATE/DELETE/MERGE: the driver's rowcount is the command's own count (summed
+    # over an executemany). Anything else that wrote (a data-modifying WITH, a function,
+    # CREATE TABLE AS): the rows of user tables the transaction's statistics say it changed.
+    if evidence.wrote and not plain_write:
+        evidence.changes = max(after.user_tuples - before.user_tuples, 0)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The transaction's id (if it has one) and the tuples it changed so far."""
+
+    xid: str | None
+    all_tuples: int  # every table, system catalogs included
+    user_tuples: int  # the student's tables (temporary ones included)
+
+    @classmethod
+    def of(cls, rows: list[tuple[Any, ...]]) -> Snapshot:
+        all_tuples = user_tuples = 0
+        for _xid, schema, *counts in rows:
+            n = sum(c or 0 for c in counts)
+            all_tuples += n
+            if schema and not schema.startswith(_SYSTEM_SCHEMAS):
+                user_tuples += n
+        return cls(rows[0][0] if rows else None, all_tuples, user_tuples)
