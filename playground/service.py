@@ -110,7 +110,7 @@ class Playground:
         """Parse the SQL and type the parameters; raise UserError before anything runs."""
         backend = self.backend(request.engine)
         limits = self.settings.limits
-        script = parse_script(request.sql, backend.name, backend.split, max_bytes=limits.max_sql_bytes)  # type: ignore[arg-type]
+        script = self._parse(request.sql, backend)
         if request.grid is not None:
             bindings = self._grid_bindings(script, request.grid)
         else:
@@ -205,8 +205,11 @@ class Playground:
 
     def parameters_of(self, sql: str, engine: str | None) -> tuple[str, ...]:
         """The grid's columns for this SQL, without running anything."""
-        backend = self.backend(engine)
-        return parse_script(sql, backend.name, backend.split, max_bytes=self.settings.limits.max_sql_bytes).parameters  # type: ignore[arg-type]
+        return self._parse(sql, self.backend(engine)).parameters
+
+    def _parse(self, sql: str, backend: Backend) -> Script:
+        dialect = backend.name  # "sqlite" or "postgresql"
+        return parse_script(sql, dialect, backend.split, max_bytes=self.settings.limits.max_sql_bytes)  # type: ignore[arg-type]
 
     def reset(self, visitor: str, engine: str | None = None) -> str:
         """Restore the visitor's sandbox to the sample data."""
@@ -226,13 +229,14 @@ class Playground:
 
     def _ready_sandbox(self, visitor: str, backend: Backend) -> None:
         self.sweep_idle_sandboxes()
-        is_new = not self.store.is_registered(visitor, backend.name)
-        if is_new and self.store.sandbox_count(backend.name) >= self.settings.max_sandboxes:
+        known = self.store.touch_sandbox(visitor, backend.name)
+        if not known and self.store.sandbox_count(backend.name) >= self.settings.max_sandboxes:
             raise CapacityReached(
                 "The server holds as many sandboxes as it is configured for; try again later or ask your teacher."
             )
         backend.ensure_sandbox(visitor)
-        self.store.touch_sandbox(visitor, backend.name)
+        if not known:
+            self.store.register_sandbox(visitor, backend.name)
 
     def sweep_idle_sandboxes(self, *, force: bool = False) -> list[tuple[str, str]]:
         """Drop sandboxes idle for longer than the TTL; at most once a minute across all processes."""

@@ -193,32 +193,25 @@ class Store:
 
     # -- sandbox registry -------------------------------------------------------------------
 
-    def touch_sandbox(self, visitor: str, engine: str) -> None:
-        """Record a sandbox as used now (registering it if new)."""
-        now = time.time()
+    def touch_sandbox(self, visitor: str, engine: str) -> bool:
+        """Record a registered sandbox as used now; False if it is not registered."""
         with self.engine.begin() as conn:
-            updated = conn.execute(
-                update(sandboxes)
-                .where(sandboxes.c.visitor == visitor, sandboxes.c.engine == engine)
-                .values(last_used_at=now)
-            ).rowcount
-            if not updated:
-                try:
-                    with conn.begin_nested():
-                        conn.execute(
-                            insert(sandboxes).values(visitor=visitor, engine=engine, created_at=now, last_used_at=now)
-                        )
-                except IntegrityError:
-                    pass  # another request registered it a moment ago
-
-    def is_registered(self, visitor: str, engine: str) -> bool:
-        with self.engine.connect() as conn:
-            return (
+            return bool(
                 conn.execute(
-                    select(sandboxes.c.visitor).where(sandboxes.c.visitor == visitor, sandboxes.c.engine == engine)
-                ).first()
-                is not None
+                    update(sandboxes)
+                    .where(sandboxes.c.visitor == visitor, sandboxes.c.engine == engine)
+                    .values(last_used_at=time.time())
+                ).rowcount
             )
+
+    def register_sandbox(self, visitor: str, engine: str) -> None:
+        """Register a new sandbox as used now."""
+        now = time.time()
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(sandboxes).values(visitor=visitor, engine=engine, created_at=now, last_used_at=now))
+        except IntegrityError:
+            pass  # another request registered it a moment ago
 
     def sandbox_count(self, engine: str) -> int:
         with self.engine.connect() as conn:
@@ -246,19 +239,26 @@ class Store:
     def claim_sweep(self, name: str, every_seconds: float) -> bool:
         """True for exactly one caller per interval, across all processes sharing the store."""
         now = time.time()
+        with self.engine.connect() as conn:
+            last = conn.execute(select(housekeeping.c.at).where(housekeeping.c.name == name)).scalar_one_or_none()
+        if last is not None and last >= now - every_seconds:
+            return False  # the common case, on every request: a read, no write
         with self.engine.begin() as conn:
-            if conn.execute(
-                update(housekeeping)
-                .where(housekeeping.c.name == name, housekeeping.c.at < now - every_seconds)
-                .values(at=now)
-            ).rowcount:
-                return True
-            try:
-                with conn.begin_nested():
-                    conn.execute(insert(housekeeping).values(name=name, at=now))
-                return True
-            except IntegrityError:
-                return False
+            if last is None:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(insert(housekeeping).values(name=name, at=now))
+                    return True
+                except IntegrityError:
+                    return False
+            # Only the caller whose UPDATE still finds the old time wins the interval.
+            return bool(
+                conn.execute(
+                    update(housekeeping)
+                    .where(housekeeping.c.name == name, housekeeping.c.at < now - every_seconds)
+                    .values(at=now)
+                ).rowcount
+            )
 
     def forget_old_pending_writes(self) -> None:
         with self.engine.begin() as conn:
