@@ -11,7 +11,7 @@ from werkzeug import Response
 
 from ..errors import UserError
 from ..grid import COLUMN_TYPES, GridError, ParameterGrid
-from ..service import MissingValues, Outcome, RunRequest
+from ..service import Outcome, RunRequest
 from .visitor import playground, visitor_id
 
 bp = Blueprint("views", __name__)
@@ -80,11 +80,7 @@ def run() -> tuple[str, int]:
         return _rearranged(state, action)
     try:
         state.outcome = playground().run(visitor_id(), RunRequest(state.sql, state.engine, grid=state.grid))
-    except MissingValues as e:
-        state.grid = state.grid.with_columns(_parameters_or(state, state.grid.columns))
-        state.error = e.message
-        return _render(state), e.status
-    except GridError as e:
+    except GridError as e:  # missing values or unused columns: the grid follows the SQL
         state.grid = state.grid.with_columns(_parameters_or(state, state.grid.columns))
         state.error = e.message
         return _render(state), e.status
@@ -209,7 +205,6 @@ def _render(state: EditorState) -> str:
     return render_template(
         "editor.html",
         state=state,
-        engines=[(name, service.backend(name).label) for name in service.engines],
         engine_labels={name: service.backend(name).label for name in service.engines},
         column_types=COLUMN_TYPES,
         tables=tables,
