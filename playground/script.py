@@ -87,9 +87,7 @@ def parse_script(sql: str, dialect: Dialect, split: Callable[[str], list[str]], 
                 statement=index,
             )
         returning = any(t.kind == "code" and _RETURNING.search(t.text) for t in tokens)
-        statements.append(
-            Statement(index, chunk.strip(), first_keyword(chunk, dialect), tuple(names), clause, returning)
-        )
+        statements.append(Statement(index, chunk.strip(), first_keyword(tokens), tuple(names), clause, returning))
     if not statements:
         raise UserError("There is no SQL to run: type a statement first.")
     return Script(sql, tuple(statements))

@@ -177,9 +177,9 @@ def clause_parameter_names(clause: TextClause) -> list[str]:
     return list(clause.compile().params)
 
 
-def first_keyword(sql: str, dialect: Dialect) -> str:
+def first_keyword(tokens: list[Token]) -> str:
     """The statement's first word outside comments, upper-cased (for messages), or ''."""
-    for token in tokenize(sql, dialect):
+    for token in tokens:
         if token.kind == "code":
             m = re.search(r"[^\W\d]\w*", token.text)
             if m:
