@@ -21,7 +21,7 @@ from pglast import ast, parser
 
 from ..errors import RefusedStatement, UserError
 from ..script import Statement
-from ..sqltext import tokenize
+from ..sqltext import Token, tokenize
 from .base import TRANSACTION_CONTROL
 
 # -- what is refused ----------------------------------------------------------------------
@@ -155,18 +155,18 @@ _REFUSED_FUNCTION_PREFIXES = {
 # -- reading a statement ------------------------------------------------------------------
 
 
-def _masked(sql: str) -> str:
+def _masked(tokens: list[Token]) -> str:
     """The SQL with each `:name` parameter replaced by `$1` padded to the same length.
 
     `:name` is not PostgreSQL; `$1` is, wherever a value may stand. Offsets are unchanged.
     """
-    return "".join("$1".ljust(len(t.text)) if t.kind == "param" else t.text for t in tokenize(sql, "postgresql"))
+    return "".join("$1".ljust(len(t.text)) if t.kind == "param" else t.text for t in tokens)
 
 
 @lru_cache(maxsize=1024)
 def _parse(sql: str) -> tuple[ast.RawStmt, ...]:
     """PostgreSQL's own parse of one statement's text (raises pglast's ParseError)."""
-    return tuple(parser.parse_sql(_masked(sql)))
+    return tuple(parser.parse_sql(_masked(tokenize(sql, "postgresql"))))
 
 
 def _walk(node: Any) -> Iterator[ast.Node]:
@@ -251,10 +251,9 @@ def split_statements(sql: str) -> list[str]:
     script does not parse, cut at every `;` outside literals and comments: `check_statement` then
     reports the syntax error of the statement that has it.
     """
-    semicolons = [
-        t.start + i for t in tokenize(sql, "postgresql") if t.kind == "code" for i, ch in enumerate(t.text) if ch == ";"
-    ]
-    masked = _masked(sql)
+    tokens = tokenize(sql, "postgresql")
+    semicolons = [t.start + i for t in tokens if t.kind == "code" for i, ch in enumerate(t.text) if ch == ";"]
+    masked = _masked(tokens)
     try:
         statements = parser.parse_sql(masked)
     except parser.ParseError:
