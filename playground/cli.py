@@ -43,18 +43,17 @@ def _check(settings: Settings) -> None:
     from .wiring import build_playground
 
     settings.resolved_secret_key()
-    playground = build_playground(settings)
-    for backend in playground.backends.values():
-        close = getattr(backend, "close", None)
-        if close:
-            close()
-    playground.store.engine.dispose()
+    build_playground(settings).close()
 
 
 def _sweep(settings: Settings) -> int:
     from .wiring import build_playground
 
-    dropped = build_playground(settings).sweep_idle_sandboxes(force=True)
+    playground = build_playground(settings)
+    try:
+        dropped = playground.sweep_idle_sandboxes(force=True)
+    finally:
+        playground.close()
     print(f"dropped {len(dropped)} idle sandbox(es)")
     return 0
 
@@ -90,9 +89,18 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             "graceful_timeout": 10,
             "accesslog": "-",
             "errorlog": "-",
+            # A worker that stops writes its batched run log lines first.
+            "worker_exit": _close_worker_playground,
         }
     ).run()
     return 0
+
+
+def _close_worker_playground(_arbiter: Any, worker: Any) -> None:
+    app = getattr(worker, "wsgi", None)
+    playground = getattr(app, "extensions", {}).get("playground")
+    if playground is not None:
+        playground.close()
 
 
 if __name__ == "__main__":

@@ -47,6 +47,8 @@ class Settings:
     postgres_prefix: str = "pgsb"
     sandbox_ttl_seconds: int = 24 * 3600
     max_sandboxes: int = 500
+    # The run log is written in batches, at most this many seconds after a run (and at shutdown).
+    run_log_flush_seconds: int = 2
     limits: Limits = field(default_factory=Limits)
 
     @classmethod
@@ -70,6 +72,7 @@ class Settings:
             postgres_prefix=env.get("PLAYGROUND_POSTGRES_PREFIX") or cls.postgres_prefix,
             sandbox_ttl_seconds=_int(env, "PLAYGROUND_SANDBOX_TTL", cls.sandbox_ttl_seconds),
             max_sandboxes=_int(env, "PLAYGROUND_MAX_SANDBOXES", cls.max_sandboxes),
+            run_log_flush_seconds=_int(env, "PLAYGROUND_RUN_LOG_FLUSH_SECONDS", cls.run_log_flush_seconds),
             limits=limits,
         )
         return replace(settings, **overrides)

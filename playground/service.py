@@ -6,10 +6,9 @@ Both the pages and the JSON API call this service; it knows nothing of Flask.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sqlalchemy.orm import Session
@@ -18,6 +17,7 @@ from .backends.base import Backend, Table
 from .config import Settings
 from .errors import CapacityReached, UserError
 from .grid import Bindings, GridError, ParameterGrid, bindings_from_json
+from .housekeeping import Interval, RecentSandboxes, touch_interval
 from .runner import RunResult, run_statements
 from .script import Script, parse_script
 from .store import RunRecord, Store
@@ -93,6 +93,17 @@ class Playground:
         self.store = store
         self.backends = dict(backends)
         self.default_engine = default_engine
+        # What this process already told the bookkeeping database lately (see housekeeping).
+        self._recent = RecentSandboxes(touch_interval(settings.sandbox_ttl_seconds))
+        self._sweep_due = Interval(SWEEP_EVERY_SECONDS)
+
+    def close(self) -> None:
+        """At shutdown: write the pending run log lines and close the engines."""
+        self.store.close()
+        for backend in self.backends.values():
+            close = getattr(backend, "close", None)
+            if close:
+                close()
 
     @property
     def engines(self) -> list[str]:
@@ -216,6 +227,7 @@ class Playground:
         backend = self.backend(engine)
         self._ready_sandbox(visitor, backend)
         backend.reset_sandbox(visitor)
+        self._recent.forget((visitor, backend.name))
         self._log(RunRecord(visitor, backend.name, "reset", "reset"))
         return backend.name
 
@@ -228,7 +240,13 @@ class Playground:
     # -- sandboxes --------------------------------------------------------------------------
 
     def _ready_sandbox(self, visitor: str, backend: Backend) -> None:
+        """Make sure the sandbox exists and is registered as in use, asking the database at most once a minute."""
         self.sweep_idle_sandboxes()
+        key = (visitor, backend.name)
+        if self._recent.fresh(key):
+            # Touched by this process within the interval, which is well inside the TTL: it cannot
+            # have been swept, and a reset elsewhere replaces it whole.
+            return
         known = self.store.touch_sandbox(visitor, backend.name)
         if not known and self.store.sandbox_count(backend.name) >= self.settings.max_sandboxes:
             raise CapacityReached(
@@ -237,18 +255,25 @@ class Playground:
         backend.ensure_sandbox(visitor)
         if not known:
             self.store.register_sandbox(visitor, backend.name)
+        self._recent.touched(key)
 
     def sweep_idle_sandboxes(self, *, force: bool = False) -> list[tuple[str, str]]:
-        """Drop sandboxes idle for longer than the TTL; at most once a minute across all processes."""
-        if not force and not self.store.claim_sweep("idle-sandboxes", SWEEP_EVERY_SECONDS):
+        """Drop sandboxes idle for longer than the TTL; at most once a minute across all processes.
+
+        Each process looks at the shared claim at most once a minute by its own clock, so a
+        plain run does not read the bookkeeping database for it.
+        """
+        if not force and not (self._sweep_due.due() and self.store.claim_sweep("idle-sandboxes", SWEEP_EVERY_SECONDS)):
             return []
         dropped = []
-        idle_since = time.time() - self.settings.sandbox_ttl_seconds
+        idle_since = self.store.clock() - self.settings.sandbox_ttl_seconds
         for name, backend in self.backends.items():
             for visitor in self.store.idle_sandboxes(name, idle_since):
-                backend.drop_sandbox(visitor)
-                self.store.forget_sandbox(visitor, name)
-                dropped.append((visitor, name))
+                # Unregistered first, and only if still idle: a visitor who just came back keeps it.
+                if self.store.forget_sandbox(visitor, name, idle_since=idle_since):
+                    self._recent.forget((visitor, name))
+                    backend.drop_sandbox(visitor)
+                    dropped.append((visitor, name))
         self.store.forget_old_pending_writes()
         return dropped
 
@@ -269,10 +294,17 @@ class Playground:
         )
 
     def _log(self, record: RunRecord) -> None:
-        log.info(
-            "run %s",
-            {k: v for k, v in asdict(record).items() if k != "sql"} | {"sql": (record.sql or "")[:200]},
-        )
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "run visitor=%s engine=%s action=%s outcome=%s rowcount=%s elapsed_ms=%s sql=%.200r",
+                record.visitor,
+                record.engine,
+                record.action,
+                record.outcome,
+                record.rowcount,
+                record.elapsed_ms,
+                record.sql or "",
+            )
         self.store.log_run(record)
 
 

@@ -3,6 +3,11 @@
 It lives in a database, never in a process's memory, so that several worker processes (and
 several servers sharing PLAYGROUND_DATABASE_URL) behave as one: a preview made by one process can
 be committed by another, and a replayed commit is refused by all of them.
+
+Commit tokens are written synchronously, each in its own transaction. The run log is not: its
+lines are batched per process (`run_log.RunLogBuffer`) and written off the request, so a run that
+changes nothing writes nothing here (the service keeps the registry's "last used" coarse, see
+`housekeeping`).
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +40,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from .config import postgres_url
 from .errors import TokenSpent, TokenUnknown
+from .run_log import FLUSH_SECONDS, RunLogBuffer, RunRecord
+
+__all__ = ["PendingWrite", "RunRecord", "Store"]
 
 metadata = MetaData()
 
@@ -107,23 +116,13 @@ class PendingWrite:
     counts: list[int]
 
 
-@dataclass(frozen=True)
-class RunRecord:
-    visitor: str
-    engine: str
-    action: str
-    outcome: str
-    sql: str | None = None
-    parameter_rows: int | None = None
-    rowcount: int | None = None
-    elapsed_ms: float | None = None
-    error: str | None = None
-
-
 class Store:
     """Bookkeeping on the administrative database (PostgreSQL) or a SQLite file in the data folder."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(
+        self, url: str, *, clock: Callable[[], float] = time.time, run_log_flush_seconds: float = FLUSH_SECONDS
+    ) -> None:
+        self.clock = clock  # wall-clock time, as stored in the tables
         database_url = url if url.startswith("sqlite") else postgres_url(url)
         self.engine: Engine = create_engine(database_url, pool_pre_ping=True)
         if self.engine.dialect.name == "sqlite":
@@ -134,6 +133,12 @@ class Store:
                 dbapi_connection.execute("PRAGMA busy_timeout = 10000")
 
         self._create_tables()
+        self.run_log = RunLogBuffer(self._write_runs, flush_seconds=run_log_flush_seconds)
+
+    def close(self) -> None:
+        """Write the pending run log lines and let go of the connections."""
+        self.run_log.close()
+        self.engine.dispose()
 
     def _create_tables(self) -> None:
         # Several workers start at once: a lost race to create a table is not an error.
@@ -157,35 +162,37 @@ class Store:
                     engine=engine,
                     request=json.dumps(request),
                     counts=json.dumps(counts),
-                    created_at=time.time(),
+                    created_at=self.clock(),
                 )
             )
         return token
 
     def claim_pending_write(self, visitor: str, token: str, outcome: str) -> PendingWrite:
         """Mark the write as used, once: a second claim of the same token (a replay) fails."""
-        now = time.time()
+        now = self.clock()
+        mine = (pending_writes.c.token == token, pending_writes.c.visitor == visitor)
         with self.engine.begin() as conn:
+            # One statement claims and reads: only the caller whose UPDATE finds it unused gets the row.
             claimed = conn.execute(
                 update(pending_writes)
                 .where(
-                    pending_writes.c.token == token,
-                    pending_writes.c.visitor == visitor,
+                    *mine,
                     pending_writes.c.used_at.is_(None),
                     pending_writes.c.created_at > now - PENDING_WRITE_TTL,
                 )
                 .values(used_at=now, outcome=outcome)
-            ).rowcount
-            row = conn.execute(
-                select(pending_writes).where(pending_writes.c.token == token, pending_writes.c.visitor == visitor)
+                .returning(pending_writes.c.engine, pending_writes.c.request, pending_writes.c.counts)
             ).one_or_none()
+            if claimed is not None:
+                return PendingWrite(
+                    token, visitor, claimed.engine, json.loads(claimed.request), json.loads(claimed.counts)
+                )
+            row = conn.execute(select(pending_writes.c.used_at, pending_writes.c.outcome).where(*mine)).one_or_none()
         if row is None:
             raise TokenUnknown("There is no such preview to commit or discard; run the SQL again.")
-        if claimed != 1:
-            if row.used_at is None:
-                raise TokenSpent("This preview has expired; run the SQL again to see a fresh one.")
-            raise TokenSpent(_SPENT_MESSAGES.get(row.outcome or "", _SPENT_MESSAGES["committed"]))
-        return PendingWrite(row.token, row.visitor, row.engine, json.loads(row.request), json.loads(row.counts))
+        if row.used_at is None:
+            raise TokenSpent("This preview has expired; run the SQL again to see a fresh one.")
+        raise TokenSpent(_SPENT_MESSAGES.get(row.outcome or "", _SPENT_MESSAGES["committed"]))
 
     def set_outcome(self, token: str, outcome: str) -> None:
         with self.engine.begin() as conn:
@@ -200,13 +207,13 @@ class Store:
                 conn.execute(
                     update(sandboxes)
                     .where(sandboxes.c.visitor == visitor, sandboxes.c.engine == engine)
-                    .values(last_used_at=time.time())
+                    .values(last_used_at=self.clock())
                 ).rowcount
             )
 
     def register_sandbox(self, visitor: str, engine: str) -> None:
         """Register a new sandbox as used now."""
-        now = time.time()
+        now = self.clock()
         try:
             with self.engine.begin() as conn:
                 conn.execute(insert(sandboxes).values(visitor=visitor, engine=engine, created_at=now, last_used_at=now))
@@ -229,16 +236,26 @@ class Store:
                 ).scalars()
             )
 
-    def forget_sandbox(self, visitor: str, engine: str) -> None:
+    def forget_sandbox(self, visitor: str, engine: str, *, idle_since: float | None = None) -> bool:
+        """Unregister a sandbox (and its previews); with `idle_since`, only if it is still idle since then.
+
+        The sweep asks this before it drops the sandbox, so that a visitor who came back between
+        the sweep's list and its drop keeps the sandbox. True if it was unregistered.
+        """
+        condition = [sandboxes.c.visitor == visitor, sandboxes.c.engine == engine]
+        if idle_since is not None:
+            condition.append(sandboxes.c.last_used_at < idle_since)
         with self.engine.begin() as conn:
-            conn.execute(delete(sandboxes).where(sandboxes.c.visitor == visitor, sandboxes.c.engine == engine))
+            if not conn.execute(delete(sandboxes).where(*condition)).rowcount and idle_since is not None:
+                return False
             conn.execute(
                 delete(pending_writes).where(pending_writes.c.visitor == visitor, pending_writes.c.engine == engine)
             )
+        return True
 
     def claim_sweep(self, name: str, every_seconds: float) -> bool:
         """True for exactly one caller per interval, across all processes sharing the store."""
-        now = time.time()
+        now = self.clock()
         with self.engine.connect() as conn:
             last = conn.execute(select(housekeeping.c.at).where(housekeeping.c.name == name)).scalar_one_or_none()
         if last is not None and last >= now - every_seconds:
@@ -263,30 +280,40 @@ class Store:
     def forget_old_pending_writes(self) -> None:
         with self.engine.begin() as conn:
             conn.execute(
-                delete(pending_writes).where(pending_writes.c.created_at < time.time() - 2 * PENDING_WRITE_TTL)
+                delete(pending_writes).where(pending_writes.c.created_at < self.clock() - 2 * PENDING_WRITE_TTL)
             )
 
     # -- the run log ------------------------------------------------------------------------
 
     def log_run(self, record: RunRecord) -> None:
-        sql = record.sql[:_LOGGED_SQL_CHARS] if record.sql else record.sql
+        """Keep a run log line; it is written with the next batch (within seconds), never on the request."""
+        self.run_log.record(record)
+
+    def _write_runs(self, records: Sequence[RunRecord]) -> None:
+        """One transaction for a batch of run log lines."""
         with self.engine.begin() as conn:
             conn.execute(
-                insert(runs).values(
-                    at=time.time(),
-                    visitor=record.visitor,
-                    engine=record.engine,
-                    action=record.action,
-                    sql=sql,
-                    parameter_rows=record.parameter_rows,
-                    outcome=record.outcome,
-                    rowcount=record.rowcount,
-                    elapsed_ms=record.elapsed_ms,
-                    error=record.error,
-                )
+                insert(runs),
+                [
+                    {
+                        "at": r.at or self.clock(),
+                        "visitor": r.visitor,
+                        "engine": r.engine,
+                        "action": r.action,
+                        "sql": r.sql[:_LOGGED_SQL_CHARS] if r.sql else r.sql,
+                        "parameter_rows": r.parameter_rows,
+                        "outcome": r.outcome,
+                        "rowcount": r.rowcount,
+                        "elapsed_ms": r.elapsed_ms,
+                        "error": r.error,
+                    }
+                    for r in records
+                ],
             )
 
     def recent_runs(self, limit: int = 50, visitor: str | None = None) -> list[dict[str, Any]]:
+        """The newest run log lines (this process's pending ones are written first)."""
+        self.run_log.flush()
         query = select(runs).order_by(runs.c.id.desc()).limit(limit)
         if visitor:
             query = query.where(runs.c.visitor == visitor)

@@ -24,4 +24,5 @@ def build_playground(settings: Settings) -> Playground:
         default = "postgresql"
     backends["sqlite"] = SqliteBackend(settings.data_dir, settings.limits)
     store_url = settings.database_url or f"sqlite:///{(settings.data_dir / 'playground.db').resolve()}"
-    return Playground(settings, Store(store_url), backends, default)
+    store = Store(store_url, run_log_flush_seconds=settings.run_log_flush_seconds)
+    return Playground(settings, store, backends, default)

@@ -112,7 +112,7 @@ def playground(engine_name: str, settings: Settings, request: pytest.FixtureRequ
     close = getattr(backend, "close", None)
     if close:
         close()
-    store.engine.dispose()
+    store.close()
 
 
 @pytest.fixture

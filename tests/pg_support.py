@@ -163,7 +163,7 @@ def _shared_visitor(pg_env: PgEnv) -> Iterator[str]:
 def _playground(pg_env: PgEnv, tmp_path: Path) -> Iterator[Playground]:
     service = make_playground(pg_env.backend, tmp_path)
     yield service
-    service.store.engine.dispose()
+    service.store.close()
 
 
 class Unchecked:
@@ -184,7 +184,7 @@ def _unchecked(pg_env: PgEnv, tmp_path: Path) -> Iterator[Playground]:
     """The real service over the backend without its statement check."""
     service = make_playground(Unchecked(pg_env.backend), tmp_path)
     yield service
-    service.store.engine.dispose()
+    service.store.close()
 
 
 def fixtures() -> tuple[Any, ...]:

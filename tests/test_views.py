@@ -693,7 +693,7 @@ def two_engine_app(settings: Settings, postgres_url: str) -> Iterator[Flask]:
     finally:
         pg_backend.drop_everything()  # every sandbox, role and the template under this prefix
         pg_backend.close()
-        store.engine.dispose()
+        store.close()
 
 
 def test_the_editor_offers_both_engines_and_runs_on_the_one_chosen(two_engine_app: Flask) -> None:
