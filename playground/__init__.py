@@ -46,11 +46,12 @@ def create_app(settings: Settings | None = None, playground: Playground | None =
     csrf.init_app(app)
     logging.getLogger("playground").setLevel(logging.INFO)
 
-    from .web import api, errors, views
+    from .web import api, assets, errors, views
     from .web.present import register_filters
 
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
     errors.register(app)
+    assets.register(app)
     register_filters(app)
     return app
