@@ -25,6 +25,11 @@ def _asset_folder(name: str) -> str:
 
 def create_app(settings: Settings | None = None, playground: Playground | None = None) -> Flask:
     """The app factory: settings from the environment unless given, one service behind every view."""
+    if playground is not None:
+        # The pages size requests by the very settings (and limits) the service enforces.
+        if settings is not None and settings != playground.settings:
+            raise ValueError("create_app() was given other settings than its playground's")
+        settings = playground.settings
     settings = settings or Settings.from_env()
     app = Flask(__name__, template_folder=_asset_folder("templates"), static_folder=_asset_folder("static"))
     app.config.update(

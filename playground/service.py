@@ -89,7 +89,12 @@ class Playground:
     """Runs visitors' SQL on their sandboxes under the transaction contract."""
 
     def __init__(self, settings: Settings, store: Store, backends: Mapping[str, Backend], default_engine: str) -> None:
-        self.settings = settings
+        # One Limits object for every layer: the service checks the grid and the SQL against the
+        # same limits its backends enforce on the database, so a run can never be held to two.
+        for name, backend in backends.items():
+            if backend.limits != settings.limits:
+                raise ValueError(f"the {name} backend enforces other limits than the service's settings")
+        self._settings = settings
         self.store = store
         self.backends = dict(backends)
         self.default_engine = default_engine
@@ -104,6 +109,11 @@ class Playground:
             close = getattr(backend, "close", None)
             if close:
                 close()
+
+    @property
+    def settings(self) -> Settings:
+        """Fixed for the service's life: to change a limit, build the backends and the service anew."""
+        return self._settings
 
     @property
     def engines(self) -> list[str]:
@@ -187,7 +197,7 @@ class Playground:
         self.store.set_outcome(token, "conflict")
         note = (
             f"Nothing was committed: the data changed since the preview "
-            f"(it counted {sum(pending.counts)} rows, now {result.rowcount}). Check the new preview."
+            f"({_changed_counts(pending.counts, result.counts)}). Check the new preview."
         )
         outcome = Outcome("conflict", backend.name, result, new_token, parameter_rows, (note,), request)
         self._log_outcome(visitor, "commit", request.sql, outcome)
@@ -306,6 +316,21 @@ class Playground:
                 record.sql or "",
             )
         self.store.log_run(record)
+
+
+def _changed_counts(previewed: list[int], now: list[int]) -> str:
+    """How the counts moved: the total for one statement, each statement that changed for a script."""
+    if len(previewed) == 1 == len(now):
+        return f"it counted {_rows(previewed[0])}, now {now[0]}"
+    return "; ".join(
+        f"statement {i} counted {_rows(before)}, now {after}"
+        for i, (before, after) in enumerate(zip(previewed, now, strict=True), start=1)
+        if before != after
+    )
+
+
+def _rows(count: int) -> str:
+    return f"{count} row" if count == 1 else f"{count} rows"
 
 
 def _error_outcome(error: UserError) -> str:

@@ -300,12 +300,12 @@ class Store:
                         "visitor": r.visitor,
                         "engine": r.engine,
                         "action": r.action,
-                        "sql": r.sql[:_LOGGED_SQL_CHARS] if r.sql else r.sql,
+                        "sql": _loggable(r.sql[:_LOGGED_SQL_CHARS] if r.sql else r.sql),
                         "parameter_rows": r.parameter_rows,
                         "outcome": r.outcome,
                         "rowcount": r.rowcount,
                         "elapsed_ms": r.elapsed_ms,
-                        "error": r.error,
+                        "error": _loggable(r.error),
                     }
                     for r in records
                 ],
@@ -319,3 +319,8 @@ class Store:
             query = query.where(runs.c.visitor == visitor)
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def _loggable(text: str | None) -> str | None:
+    """PostgreSQL's text cannot hold NUL, which a refused statement may contain: it is logged as U+FFFD."""
+    return text.replace("\x00", "\ufffd") if text else text

@@ -12,13 +12,15 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from bs4 import BeautifulSoup
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy.engine import make_url
 
-from playground import create_app
+from playground import config, create_app
 from playground.backends.base import Backend
 from playground.backends.sqlite import SqliteBackend
 from playground.config import Limits, Settings
@@ -58,10 +60,14 @@ def postgres_url() -> str:
     return postgres_url_or_skip()
 
 
+# Small limits, so that tests reach them quickly.
+SMALL_LIMITS = Limits(max_rows=50, time_limit_ms=1000, max_sql_bytes=20_000, max_grid_rows=20)
+
+
 @pytest.fixture
 def limits() -> Limits:
-    """Small limits, so that tests reach them quickly."""
-    return Limits(max_rows=50, time_limit_ms=1000, max_sql_bytes=20_000, max_grid_rows=20)
+    """The limits every layer of the service under test enforces; a test may parametrise others."""
+    return SMALL_LIMITS
 
 
 @pytest.fixture
@@ -99,11 +105,49 @@ def _backend(engine_name: str, settings: Settings, request: pytest.FixtureReques
 
 
 @pytest.fixture
-def playground(engine_name: str, settings: Settings, request: pytest.FixtureRequest) -> Iterator[Playground]:
-    """The service on one engine, with its bookkeeping in a SQLite file of the test's own."""
+def bookkeeping() -> str:
+    """Where the service keeps tokens, the sandbox registry and the run log: a SQLite file of the test's own.
+
+    test_contract.py overrides this with both "sqlite" and "postgresql" (production's arrangement,
+    where PLAYGROUND_DATABASE_URL holds the bookkeeping too).
+    """
+    return "sqlite"
+
+
+@pytest.fixture
+def store(bookkeeping: str, settings: Settings, request: pytest.FixtureRequest) -> Iterator[Store]:
+    """The bookkeeping store, empty: on PostgreSQL, in a schema of the test's own that is dropped afterwards."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if bookkeeping == "sqlite":
+        store = Store(f"sqlite:///{settings.data_dir / 'playground.db'}")
+        yield store
+        store.close()
+        return
+    import sqlalchemy
+
+    url = request.getfixturevalue("postgres_url")
+    schema = f"t{secrets.token_hex(4)}_books"
+    admin = sqlalchemy.create_engine(config.postgres_url(url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    # Every connection of the store finds (and creates) its tables in that schema.
+    scoped = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
+    store = Store(scoped.render_as_string(hide_password=False))
+    try:
+        yield store
+    finally:
+        store.close()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+
+
+@pytest.fixture
+def playground(
+    engine_name: str, settings: Settings, store: Store, request: pytest.FixtureRequest
+) -> Iterator[Playground]:
+    """The service on one engine, with its bookkeeping in the `store` fixture's database."""
     backend = _backend(engine_name, settings, request)
-    store = Store(f"sqlite:///{settings.data_dir / 'playground.db'}")
     service = Playground(settings, store, {engine_name: backend}, engine_name)
     yield service
     # Drop every sandbox the test made (PostgreSQL databases and roles outlive the test otherwise).
@@ -112,7 +156,6 @@ def playground(engine_name: str, settings: Settings, request: pytest.FixtureRequ
     close = getattr(backend, "close", None)
     if close:
         close()
-    store.close()
 
 
 @pytest.fixture
@@ -142,5 +185,10 @@ def token(client: FlaskClient) -> str:
     return csrf_token(client)
 
 
-def with_limits(settings: Settings, **changes: int) -> Settings:
-    return replace(settings, limits=replace(settings.limits, **changes))
+def reconfigured(service: Playground, **changes: Any) -> Playground:
+    """The same store and backends under other settings, as a restarted server would have them.
+
+    The limits cannot change this way: the backends enforce the ones they were built with
+    (parametrise the `limits` fixture instead).
+    """
+    return Playground(replace(service.settings, **changes), service.store, service.backends, service.default_engine)

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg2
 import pytest
+from conftest import reconfigured
 from flask import Flask
 from flask.testing import FlaskClient
+from time_travel import age_preview
 from werkzeug.test import TestResponse
 
 from playground import create_app
 from playground.config import Settings
 from playground.service import Playground
+from playground.store import PENDING_WRITE_TTL
 
 SAMPLE_SOME_TABLE = [[1, 1], [2, 4], [6, 8], [9, 10], [11, 12], [13, 14]]
 SELECT_Y = "SELECT x, y FROM some_table WHERE y > :y ORDER BY x, y"
@@ -384,41 +388,40 @@ def test_parameters_need_the_csrf_token(client: FlaskClient) -> None:
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "words"),
+    ("kwargs", "status", "words"),
     [
-        ({"data": "{not json", "content_type": "application/json"}, "must be JSON"),
-        ({"data": "sql=SELECT 1", "content_type": "application/x-www-form-urlencoded"}, "must be JSON"),
-        ({"json": ["SELECT 1"]}, "JSON object"),
-        ({"json": "SELECT 1"}, "JSON object"),
-        ({"json": {"params": {}}}, '"sql" must be a string'),
-        ({"json": {"sql": 42}}, '"sql" must be a string'),
-        ({"json": {"sql": ["SELECT 1"]}}, '"sql" must be a string'),
-        ({"json": {"sql": "SELECT :y", "params": 6}}, '"params" must be an object or a list'),
-        ({"json": {"sql": "SELECT :y", "params": "y=6"}}, '"params" must be an object or a list'),
-        ({"json": {"sql": "SELECT :y", "params": [6]}}, "row 1 must be an object"),
-        ({"json": {"sql": "SELECT :y", "params": {"yy": 6}}}, ":yy, which the SQL does not use"),
-        ({"json": {"sql": "SELECT :y", "params": {}}}, "no value for :y"),
-        ({"json": {"sql": "SELECT :y", "params": [{"y": 1}, {"z": 2}]}}, "row 2 names :z"),
-        ({"json": {"sql": "SELECT :y", "params": {"y": [1, 2]}}}, "a list cannot be bound"),
-        ({"json": {"sql": "SELECT :y", "params": {"y": {"v": 1}}}}, "a dict cannot be bound"),
-        ({"json": {"sql": "SELECT :y", "params": {"y": 2**70}}}, "64-bit"),
-        ({"json": {"sql": "SELECT :y", "params": {"y": "a\x00"}}}, "NUL"),
-        ({"json": {"sql": "SELECT :y", "params": [{"y": i} for i in range(21)]}}, "At most 20"),
-        ({"json": {"sql": "SELECT :y", "params": [{"y": 1}, {"y": 2}]}}, "one parameter row"),
-        ({"json": {"sql": "SELEC 1"}}, SYNTAX_ERROR_AT_SELEC),
-        ({"json": {"sql": ""}}, "no SQL"),
-        ({"json": {"sql": "ROLLBACK"}}, "transaction control"),
-        ({"json": {"sql": "SELECT 1", "engine": "oracle"}}, "Unknown engine"),
+        ({"data": "{not json", "content_type": "application/json"}, 400, "must be JSON"),
+        ({"data": "sql=SELECT 1", "content_type": "application/x-www-form-urlencoded"}, 400, "must be JSON"),
+        ({"json": ["SELECT 1"]}, 400, "JSON object"),
+        ({"json": "SELECT 1"}, 400, "JSON object"),
+        ({"json": {"params": {}}}, 400, '"sql" must be a string'),
+        ({"json": {"sql": 42}}, 400, '"sql" must be a string'),
+        ({"json": {"sql": ["SELECT 1"]}}, 400, '"sql" must be a string'),
+        ({"json": {"sql": "SELECT :y", "params": 6}}, 400, '"params" must be an object or a list'),
+        ({"json": {"sql": "SELECT :y", "params": "y=6"}}, 400, '"params" must be an object or a list'),
+        ({"json": {"sql": "SELECT :y", "params": [6]}}, 400, "row 1 must be an object"),
+        ({"json": {"sql": "SELECT :y", "params": {"yy": 6}}}, 400, ":yy, which the SQL does not use"),
+        ({"json": {"sql": "SELECT :y", "params": {}}}, 400, "no value for :y"),
+        ({"json": {"sql": "SELECT :y", "params": [{"y": 1}, {"z": 2}]}}, 400, "row 2 names :z"),
+        ({"json": {"sql": "SELECT :y", "params": {"y": [1, 2]}}}, 400, "a list cannot be bound"),
+        ({"json": {"sql": "SELECT :y", "params": {"y": {"v": 1}}}}, 400, "a dict cannot be bound"),
+        ({"json": {"sql": "SELECT :y", "params": {"y": 2**70}}}, 400, "64-bit"),
+        ({"json": {"sql": "SELECT :y", "params": {"y": "a\x00"}}}, 400, "NUL"),
+        ({"json": {"sql": "SELECT :y", "params": [{"y": i} for i in range(21)]}}, 400, "At most 20"),
+        ({"json": {"sql": "SELECT :y", "params": [{"y": 1}, {"y": 2}]}}, 400, "one parameter row"),
+        ({"json": {"sql": "SELEC 1"}}, 400, SYNTAX_ERROR_AT_SELEC),
+        ({"json": {"sql": ""}}, 400, "no SQL"),
+        ({"json": {"sql": "ROLLBACK"}}, 403, "transaction control"),
+        ({"json": {"sql": "SELECT 1", "engine": "oracle"}}, 400, "Unknown engine"),
     ],
-    ids=lambda v: v["sqlite"][:24] if isinstance(v, ByEngine) else None if isinstance(v, dict) else v[:24],
+    ids=lambda v: v["sqlite"][:24] if isinstance(v, ByEngine) else None if isinstance(v, dict | int) else v[:24],
 )
 def test_bad_requests_are_json_4xx_errors_and_run_nothing(
-    api: Api, engine_name: str, kwargs: dict[str, Any], words: str
+    api: Api, engine_name: str, kwargs: dict[str, Any], status: int, words: str
 ) -> None:
     response = api.client.post("/api/run", headers={"X-CSRFToken": api.csrf}, **kwargs)
-    assert 400 <= response.status_code < 500
     assert response.is_json
-    assert assert_error(response, response.status_code, pick(words, engine_name))
+    assert_error(response, status, pick(words, engine_name))
     assert api.some_table() == SAMPLE_SOME_TABLE
 
 
@@ -448,6 +451,67 @@ def test_a_post_without_the_csrf_header_is_a_400_and_changes_nothing(api: Api, p
     assert api.commit(preview["token"]).status_code == 200  # the token was not used up
 
 
+def test_a_token_from_another_visitors_session_is_refused(app: Flask, api: Api) -> None:
+    """A real CSRF token, but not this session's: what a forged cross-site request would carry."""
+    mallory = Api(app.test_client())
+    preview = api.preview("DELETE FROM some_table")
+    forged = {"X-CSRFToken": mallory.csrf}
+    assert_error(api.post("/api/run", {"sql": "DELETE FROM some_table"}, headers=forged), 400, "security token")
+    assert_error(api.post("/api/commit", {"token": preview["token"]}, headers=forged), 400, "security token")
+    assert api.some_table() == SAMPLE_SOME_TABLE
+    assert api.commit(preview["token"]).status_code == 200
+
+
 def test_wrong_methods_and_addresses_are_json_errors(client: FlaskClient) -> None:
     assert_error(client.get("/api/run"), 405, "does not take that method")
     assert_error(client.get("/api/nothing-here"), 404, "nothing at this address")
+
+
+# -- the lifecycle: expiry, the sandbox cap, a busy sandbox ------------------------------------------
+
+
+def test_an_expired_preview_is_a_410_and_applies_nothing(playground: Playground, api: Api) -> None:
+    preview = api.preview("DELETE FROM some_table")
+    age_preview(playground.store, preview["token"], PENDING_WRITE_TTL + 60)
+    assert_error(api.commit(preview["token"]), 410, "This preview has expired; run the SQL again")
+    assert api.some_table() == SAMPLE_SOME_TABLE
+
+
+def test_a_new_visitor_past_the_sandbox_cap_gets_a_503_with_the_reason(playground: Playground) -> None:
+    app = create_app(playground=reconfigured(playground, max_sandboxes=1))
+    first = Api(app.test_client())
+    assert first.some_table() == SAMPLE_SOME_TABLE
+    late = Api(app.test_client())  # a session needs no sandbox
+    for response in (late.run("SELECT 1"), late.client.get("/api/schema"), late.post("/api/reset", {})):
+        assert_error(response, 503, "The server holds as many sandboxes as it is configured for")
+    assert first.some_table() == SAMPLE_SOME_TABLE
+
+
+@pytest.mark.parametrize("engine_name", ["postgresql"])
+def test_too_many_runs_at_once_on_one_postgresql_sandbox_is_a_429(api: Api, playground: Playground) -> None:
+    """Each sandbox role has a small connection limit: past it, a run is told to wait, and nothing breaks."""
+    assert api.some_table() == SAMPLE_SOME_TABLE  # the sandbox exists
+    with api.client.session_transaction() as session:
+        visitor = session["visitor"]
+    url = playground.backend("postgresql").sandbox_url(visitor)  # type: ignore[attr-defined]
+    libpq = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    held: list[Any] = []
+    try:
+        # Runs already going hold the role's connections: take them all, as they would.
+        while len(held) <= 20:
+            try:
+                held.append(psycopg2.connect(libpq, connect_timeout=10))
+            except psycopg2.OperationalError as e:
+                assert "too many connections for role" in str(e)
+                break
+        assert 1 <= len(held) <= 20, "the sandbox role has no connection limit"
+        assert_error(api.run("SELECT 1"), 429, "Too many runs at once on your sandbox; wait for one to finish")
+        page = api.client.post("/run", data={"csrf_token": api.csrf, "sql": "SELECT 1", "rows": "1", "action": "run"})
+        assert page.status_code == 429
+        assert "Too many runs at once" in page.get_data(as_text=True)
+        # One run finishes: the next one goes through.
+        held.pop().close()
+        assert api.rows("SELECT count(*) FROM some_table") == [[6]]
+    finally:
+        for conn in held:
+            conn.close()

@@ -6,15 +6,24 @@ and only if the counts still match; an error anywhere rolls everything back.
 
 from __future__ import annotations
 
+import secrets
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
 import pytest
+from conftest import SMALL_LIMITS, reconfigured
+from time_travel import age_last_sweep, age_preview, age_sandbox, preview_tokens, registered
 
+from playground.backends.base import Backend, Evidence
 from playground.errors import CapacityReached, RefusedStatement, TimeLimitExceeded, TokenSpent, TokenUnknown, UserError
 from playground.grid import GridError, ParameterGrid
+from playground.script import Statement
 from playground.service import MissingValues, Playground, RunRequest
+from playground.store import PENDING_WRITE_TTL
 
 LESSON_1_INSERT = 'INSERT INTO "Users" ("Name", "Age") VALUES(:Name, :Age)'
 LESSON_2_SELECT = "SELECT x, y FROM some_table WHERE y > :y ORDER BY x, y"
@@ -30,6 +39,14 @@ MANY_ROWS = {
     # select list it streams, which is what this test is about.
     "postgresql": "SELECT generate_series(1, 100000000) AS x",
 }
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def bookkeeping(request: pytest.FixtureRequest) -> str:
+    """The contract holds with the bookkeeping in a SQLite file and on PostgreSQL (production's arrangement)."""
+    if request.param == "postgresql":
+        request.getfixturevalue("postgres_url")
+    return str(request.param)
 
 
 def run(pg: Playground, visitor: str, sql: str, params: Any = None) -> Any:
@@ -126,7 +143,7 @@ def test_delete_returning_is_a_write_and_shows_its_rows(playground: Playground, 
 
 def test_an_update_that_matches_nothing_is_still_a_write_preview(playground: Playground, visitor: str) -> None:
     preview = run(playground, visitor, "UPDATE some_table SET y = 0 WHERE x = -1")
-    assert preview.status in ("preview", "ok")
+    assert preview.status == "preview" and preview.token
     assert preview.run.rowcount == 0
 
 
@@ -218,13 +235,15 @@ def test_the_time_limit_stops_a_runaway_query(playground: Playground, visitor: s
     assert rows(playground, visitor, "SELECT 1 AS one") == [(1,)]
 
 
+@pytest.mark.parametrize("limits", [replace(SMALL_LIMITS, time_limit_ms=5000)])
 def test_at_most_max_rows_are_fetched(playground: Playground, visitor: str, engine_name: str) -> None:
-    limited = replace(playground.settings.limits, time_limit_ms=5000)
-    playground.settings = replace(playground.settings, limits=limited)
+    # Five seconds on every layer (the backend enforces the service's own limits), so that a loaded
+    # machine never turns this into a time limit: what is tested is the row cap.
+    assert playground.backend(engine_name).limits.time_limit_ms == 5000
     outcome = run(playground, visitor, MANY_ROWS[engine_name] + " LIMIT 10000000")
     statement = outcome.run.statements[0]
     assert statement.truncated
-    assert len(statement.rows) == limited.max_rows
+    assert len(statement.rows) == SMALL_LIMITS.max_rows
 
 
 HUGE_VALUES = {
@@ -233,11 +252,10 @@ HUGE_VALUES = {
 }
 
 
+@pytest.mark.parametrize("limits", [replace(SMALL_LIMITS, max_result_bytes=1_000_000)])
 def test_a_few_huge_rows_are_cut_short_by_the_result_size_budget(
     playground: Playground, visitor: str, engine_name: str
 ) -> None:
-    limited = replace(playground.settings.limits, max_result_bytes=1_000_000)
-    playground.settings = replace(playground.settings, limits=limited)
     statement = run(playground, visitor, HUGE_VALUES[engine_name]).run.statements[0]
     assert statement.truncated
     assert 10 <= len(statement.rows) <= 11
@@ -302,19 +320,14 @@ def test_reset_restores_the_sample(playground: Playground, visitor: str) -> None
 
 
 def test_the_number_of_sandboxes_is_capped(playground: Playground, visitor: str) -> None:
-    playground.settings = replace(playground.settings, max_sandboxes=1)
-    run(playground, visitor, "SELECT 1")
-    with pytest.raises(CapacityReached, match="as many sandboxes"):
-        run(playground, "d" * 32, "SELECT 1")
-
-
-def test_idle_sandboxes_are_removed_after_the_ttl(playground: Playground, visitor: str) -> None:
-    playground.commit(visitor, run(playground, visitor, "DELETE FROM some_table").token)
-    playground.settings = replace(playground.settings, sandbox_ttl_seconds=1)
-    time.sleep(1.2)
-    assert (visitor, playground.default_engine) in playground.sweep_idle_sandboxes(force=True)
-    # The visitor comes back to a fresh copy of the sample.
-    assert rows(playground, visitor, "SELECT count(*) FROM some_table") == [(6,)]
+    capped = reconfigured(playground, max_sandboxes=1)
+    run(capped, visitor, "SELECT 1")
+    with pytest.raises(CapacityReached, match="as many sandboxes") as refused:
+        run(capped, secrets.token_hex(16), "SELECT 1")
+    assert refused.value.status == 503
+    assert registered(capped.store, capped.default_engine) == {visitor}
+    # The visitor who has a sandbox keeps using it.
+    assert rows(capped, visitor, "SELECT count(*) FROM some_table") == [(6,)]
 
 
 def test_every_run_is_logged(playground: Playground, visitor: str) -> None:
@@ -326,3 +339,172 @@ def test_every_run_is_logged(playground: Playground, visitor: str) -> None:
     assert logged[1]["sql"] == LESSON_2_SELECT
     assert logged[1]["rowcount"] == 4
     assert logged[1]["elapsed_ms"] is not None
+
+
+# -- per-statement counts -------------------------------------------------------------------
+
+
+def test_a_commit_whose_counts_moved_between_statements_is_a_conflict(playground: Playground, visitor: str) -> None:
+    """The same total is not the same write: every statement's count must match its preview's."""
+    stale = run(playground, visitor, 'DELETE FROM some_table WHERE x > 10; DELETE FROM "Users" WHERE "Age" > 25')
+    assert stale.run.counts == [2, 1]
+    moved = 'DELETE FROM some_table WHERE x = 13; INSERT INTO "Users" ("Name", "Age") VALUES (\'Old\', 90)'
+    playground.commit(visitor, run(playground, visitor, moved).token)
+
+    conflict = playground.commit(visitor, stale.token)
+    assert conflict.status == "conflict"
+    assert conflict.run.counts == [1, 2] and conflict.run.rowcount == stale.run.rowcount
+    assert conflict.token and conflict.token != stale.token
+    note = conflict.notes[0]
+    assert "changed since the preview" in note
+    assert "statement 1 counted 2 rows, now 1" in note and "statement 2 counted 1 row, now 2" in note
+    # Nothing of the stale preview was applied.
+    assert len(rows(playground, visitor, "SELECT * FROM some_table")) == 5
+    assert len(users(playground, visitor)) == 3
+
+
+# -- previews expire ------------------------------------------------------------------------
+
+
+def test_a_preview_can_be_committed_for_an_hour_and_then_has_expired(playground: Playground, visitor: str) -> None:
+    late = run(playground, visitor, "DELETE FROM some_table WHERE x = 1")
+    in_time = run(playground, visitor, "DELETE FROM some_table WHERE x = 2")
+    age_preview(playground.store, late.token, PENDING_WRITE_TTL + 60)
+    age_preview(playground.store, in_time.token, PENDING_WRITE_TTL - 60)
+
+    with pytest.raises(TokenSpent, match="This preview has expired; run the SQL again") as expired:
+        playground.commit(visitor, late.token)
+    assert expired.value.status == 410
+    assert playground.commit(visitor, in_time.token).status == "committed"
+    assert rows(playground, visitor, "SELECT x FROM some_table ORDER BY x") == [(1,), (6,), (9,), (11,), (13,)]
+
+
+def test_the_sweep_forgets_old_previews_and_keeps_recent_ones(playground: Playground, visitor: str) -> None:
+    old = run(playground, visitor, "DELETE FROM some_table WHERE x = 1").token
+    expired = run(playground, visitor, "DELETE FROM some_table WHERE x = 2").token
+    fresh = run(playground, visitor, "DELETE FROM some_table WHERE x = 6").token
+    age_preview(playground.store, old, 2 * PENDING_WRITE_TTL + 60)
+    age_preview(playground.store, expired, PENDING_WRITE_TTL + 60)
+    playground.sweep_idle_sandboxes(force=True)
+
+    assert preview_tokens(playground.store) == {expired, fresh}
+    with pytest.raises(TokenUnknown):
+        playground.commit(visitor, old)
+    with pytest.raises(TokenSpent, match="expired"):
+        playground.commit(visitor, expired)
+    playground.commit(visitor, fresh)
+    assert rows(playground, visitor, "SELECT x FROM some_table ORDER BY x") == [(1,), (2,), (9,), (11,), (13,)]
+
+
+# -- idle sandboxes -------------------------------------------------------------------------
+
+TTL = 3600
+
+
+def another_process(service: Playground, **changes: Any) -> Playground:
+    """A second worker (or server): a service of its own over the same bookkeeping and databases."""
+    return reconfigured(service, **changes)
+
+
+def test_the_sweep_drops_sandboxes_idle_past_the_ttl_and_spares_recent_ones(
+    playground: Playground, visitor: str, engine_name: str
+) -> None:
+    service = reconfigured(playground, sandbox_ttl_seconds=TTL)
+    idle, recent = visitor, secrets.token_hex(16)
+    for someone in (idle, recent):
+        service.commit(someone, run(service, someone, "DELETE FROM some_table").token)
+    age_sandbox(service.store, idle, engine_name, TTL + 60)
+    age_sandbox(service.store, recent, engine_name, TTL - 60)
+
+    assert service.sweep_idle_sandboxes(force=True) == [(idle, engine_name)]
+    assert registered(service.store, engine_name) == {recent}
+    # Seen from a process that has never met either of them: the recent sandbox kept its
+    # committed change; the idle one is gone, and its visitor comes back to a fresh sample.
+    later = another_process(service)
+    assert rows(later, recent, "SELECT count(*) FROM some_table") == [(0,)]
+    assert rows(later, idle, "SELECT count(*) FROM some_table") == [(6,)]
+
+
+def test_requests_sweep_at_most_once_a_minute_across_processes(
+    playground: Playground, visitor: str, engine_name: str
+) -> None:
+    first = another_process(playground, sandbox_ttl_seconds=TTL)
+    idle, stays = visitor, secrets.token_hex(16)
+    for someone in (idle, stays):
+        rows(first, someone, "SELECT 1")  # the first request of this process sweeps (nothing yet)
+    age_sandbox(first.store, idle, engine_name, TTL + 60)
+
+    # Within the minute, no request sweeps: neither in the same process nor in another one.
+    rows(first, stays, "SELECT 1")
+    second = another_process(playground, sandbox_ttl_seconds=TTL)
+    rows(second, stays, "SELECT 1")
+    assert registered(playground.store, engine_name) == {idle, stays}
+
+    # A minute after the last sweep, the next request (here in a process just started) sweeps.
+    age_last_sweep(playground.store, 61)
+    third = another_process(playground, sandbox_ttl_seconds=TTL)
+    rows(third, stays, "SELECT 1")
+    assert registered(playground.store, engine_name) == {stays}
+
+
+def test_a_commit_whose_sandbox_was_swept_applies_nothing(
+    playground: Playground, visitor: str, engine_name: str
+) -> None:
+    service = reconfigured(playground, sandbox_ttl_seconds=600)
+    preview = run(service, visitor, "DELETE FROM some_table")
+    age_sandbox(service.store, visitor, engine_name, 700)
+    assert service.sweep_idle_sandboxes(force=True) == [(visitor, engine_name)]
+
+    with pytest.raises(TokenUnknown, match="There is no such preview to commit or discard; run the SQL again") as gone:
+        service.commit(visitor, preview.token)
+    assert gone.value.status == 404
+    # The visitor's new sandbox is the sample: the previewed delete did not follow them there.
+    assert rows(service, visitor, "SELECT count(*) FROM some_table") == [(6,)]
+
+
+# -- reset while a run is going ---------------------------------------------------------------
+
+
+class Observed:
+    """The real backend, calling `on_statement` inside its guard just before each statement executes."""
+
+    def __init__(self, backend: Backend, on_statement: Callable[[Statement], None]) -> None:
+        self._backend = backend
+        self._on_statement = on_statement
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+    @contextmanager
+    def guard(self, session: Any, statement: Statement) -> Iterator[Evidence]:
+        with self._backend.guard(session, statement) as evidence:
+            self._on_statement(statement)
+            yield evidence
+
+
+def test_reset_while_a_run_of_the_same_visitor_is_going(playground: Playground, visitor: str, engine_name: str) -> None:
+    playground.commit(visitor, run(playground, visitor, "DELETE FROM some_table").token)
+    started = threading.Event()
+    observed = Observed(playground.backend(engine_name), lambda _statement: started.set())
+    worker = Playground(playground.settings, playground.store, {engine_name: observed}, engine_name)
+    ended: list[BaseException | Any] = []
+
+    def slow_run() -> None:
+        try:
+            ended.append(run(worker, visitor, SLOW_QUERY[engine_name]))
+        except BaseException as e:  # noqa: BLE001 - reported below
+            ended.append(e)
+
+    thread = threading.Thread(target=slow_run)
+    thread.start()
+    try:
+        assert started.wait(timeout=60), "the run never started"
+        assert playground.reset(visitor) == engine_name
+    finally:
+        thread.join(timeout=120)
+    assert not thread.is_alive()
+    # The run ends as a user's error (the time limit, or its connection ended by the reset), never a crash.
+    (outcome,) = ended
+    assert isinstance(outcome, UserError) and 400 <= outcome.status < 500, repr(outcome)
+    assert rows(playground, visitor, "SELECT count(*) FROM some_table") == [(6,)]
+    assert rows(playground, visitor, "SELECT 1 AS one") == [(1,)]

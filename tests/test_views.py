@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -301,7 +302,7 @@ def test_preview_of_an_insert_shows_the_count_and_commits_once(client: FlaskClie
 
     # The browser resends the same POST: refused, and nothing is applied again.
     again = submit(client, preview_page, 'form[action="/commit"]')
-    assert 400 <= again.status_code < 500
+    assert again.status_code == 410
     page = html(again)
     assert "nothing was applied again" in error_message(page)
     assert page.select_one(".committed") is None
@@ -322,7 +323,7 @@ def test_discard_forgets_the_preview(client: FlaskClient, token: str) -> None:
     assert page.select_one("textarea#sql").get_text() == "DELETE FROM some_table WHERE y > :y"  # type: ignore[union-attr]
     assert grid_rows(page) == [["5"]]
     late = commit(client, token, preview)
-    assert 400 <= late.status_code < 500
+    assert late.status_code == 410
     assert "discarded" in error_message(html(late))
     # Discard pressed again (a resend of the preview page's form): refused, and the editor is kept.
     again = html(submit(client, preview_page, 'form[action="/discard"]'))
@@ -461,6 +462,37 @@ def test_a_post_without_the_csrf_token_is_refused_and_runs_nothing(app: Flask, c
     assert some_table(client, token) == []
 
 
+def test_discard_without_the_csrf_token_is_refused_and_keeps_the_preview(client: FlaskClient, token: str) -> None:
+    preview = commit_token(html(run(client, token, "DELETE FROM some_table")))
+    response = client.post("/discard", data={"token": preview})
+    assert response.status_code == 400
+    assert "security token" in error_message(html(response))
+    # The preview was neither discarded nor applied: it still commits, once.
+    assert some_table(client, token) == SAMPLE_SOME_TABLE
+    assert commit(client, token, preview).status_code == 200
+    assert some_table(client, token) == []
+
+
+def test_a_csrf_token_from_another_visitors_session_is_refused(app: Flask, client: FlaskClient, token: str) -> None:
+    """A real token, but not this session's: what a forged cross-site form would carry."""
+    mallory = app.test_client()
+    mallorys_token = csrf_token(mallory)
+    preview = commit_token(html(run(client, token, "DELETE FROM some_table")))
+    runs_before = len(run_log(app))
+    for path, fields in [
+        ("/run", form(mallorys_token, "DELETE FROM some_table")),
+        ("/commit", {"csrf_token": mallorys_token, "token": preview}),
+        ("/discard", {"csrf_token": mallorys_token, "token": preview}),
+        ("/reset", {"csrf_token": mallorys_token}),
+    ]:
+        response = client.post(path, data=fields)
+        assert response.status_code == 400, path
+        assert "security token" in error_message(html(response)), path
+    assert len(run_log(app)) == runs_before
+    assert some_table(client, token) == SAMPLE_SOME_TABLE
+    assert commit(client, token, preview).status_code == 200
+
+
 @pytest.mark.parametrize(
     ("sql", "fields", "status", "words"),
     [
@@ -528,6 +560,32 @@ def test_unknown_addresses_are_a_404_page(client: FlaskClient) -> None:
 # -- one sandbox per visitor ----------------------------------------------------------------------
 
 
+@pytest.fixture
+def settings_with_one_sandbox(settings: Settings) -> Settings:
+    return replace(settings, max_sandboxes=1)
+
+
+def test_a_new_visitor_past_the_sandbox_cap_gets_a_503_page_that_says_so(settings_with_one_sandbox: Settings) -> None:
+    app = create_app(settings_with_one_sandbox)
+    first, late = app.test_client(), app.test_client()
+    assert html(first.get("/")).select("aside.schema summary")  # the first visitor has a sandbox
+    response = late.get("/")
+    assert response.status_code == 503
+    assert "text/html" in response.content_type
+    assert "as many sandboxes as it is configured for" in error_message(html(response))
+    # Running (with the token the error page carries) is refused the same way, and so is Reset.
+    late_token = csrf_token(late)
+    for response in (
+        late.post("/run", data=form(late_token, "SELECT 1")),
+        late.post("/reset", data={"csrf_token": late_token}),
+    ):
+        assert response.status_code == 503
+        assert "as many sandboxes" in error_message(html(response))
+    # The visitor who has a sandbox is unaffected.
+    token = csrf_token(first)
+    assert result_cells(html(run(first, token, "SELECT count(*) FROM some_table"))) == [["6"]]
+
+
 def test_two_visitors_do_not_see_each_others_rows(app: Flask) -> None:
     alice, bob = app.test_client(), app.test_client()
     alice_token, bob_token = csrf_token(alice), csrf_token(bob)
@@ -535,8 +593,12 @@ def test_two_visitors_do_not_see_each_others_rows(app: Flask) -> None:
     assert commit(alice, alice_token, commit_token(page)).status_code == 200
     assert [r[1] for r in users(alice, alice_token)] == ["Петр", "Василий", "Alice"]
     assert users(bob, bob_token) == SAMPLE_USERS
-    # Bob's reset does not touch Alice's sandbox.
-    bob.post("/reset", data={"csrf_token": bob_token})
+    # Bob's reset restores Bob's sandbox and does not touch Alice's.
+    assert commit(bob, bob_token, commit_token(html(run(bob, bob_token, 'DELETE FROM "Users"')))).status_code == 200
+    assert users(bob, bob_token) == []
+    reset = bob.post("/reset", data={"csrf_token": bob_token})
+    assert reset.status_code == 302
+    assert users(bob, bob_token) == SAMPLE_USERS
     assert [r[1] for r in users(alice, alice_token)] == ["Петр", "Василий", "Alice"]
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, CursorResult, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from ..config import Limits
 from ..errors import UserError
 from ..script import Statement
 
@@ -74,6 +75,8 @@ class Backend(Protocol):
 
     name: str
     label: str
+    # The limits it enforces on the database: the very ones the service reads (see Playground).
+    limits: Limits
 
     def split(self, sql: str) -> list[str]:
         """Split a script into statements with the engine's own tokenizer."""

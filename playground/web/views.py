@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug import Response
 
-from ..errors import UserError
+from ..errors import CapacityReached, UserError
 from ..grid import COLUMN_TYPES, GridError, ParameterGrid
 from ..service import Outcome, RunRequest
 from .visitor import playground, visitor_id
@@ -200,8 +200,10 @@ def _render(state: EditorState) -> str:
         state.engine = service.default_engine
     try:
         tables = service.schema(visitor_id(), state.engine)
+    except CapacityReached:
+        raise  # no sandbox for this visitor at all: the 503 page says why, not an editor without tables
     except UserError:
-        tables = []
+        tables = []  # the schema is a side panel: a busy sandbox must not hide the run's own message
     return render_template(
         "editor.html",
         state=state,
