@@ -11,11 +11,12 @@ import signal
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import reconfigured
 from server_support import HttpClient, live_server, stop
 from sqlalchemy import event, text
 
@@ -151,8 +152,8 @@ class Clocks:
 
 def test_a_coarse_touch_still_keeps_a_sandbox_in_use_from_being_swept(playground: Playground, visitor: str) -> None:
     clocks = Clocks()
+    playground = reconfigured(playground, sandbox_ttl_seconds=240)  # touches: once a minute
     playground.store.clock = clocks.wall
-    playground.settings = replace(playground.settings, sandbox_ttl_seconds=240)  # touches: once a minute
     playground._recent = RecentSandboxes(touch_interval(240), clock=clocks.monotonic)  # 60 s
     engine = playground.default_engine
 
