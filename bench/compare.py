@@ -60,7 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", default="1,32")
     parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
     parser.add_argument("--rounds", type=int, default=1, help="alternations per cell; the median is shown")
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("PLAYGROUND_WORKERS", "0")) or os.cpu_count() * 2 + 1)  # type: ignore[operator]
+    parser.add_argument(
+        "--workers", type=int, default=int(os.environ.get("PLAYGROUND_WORKERS", "0")) or os.cpu_count() * 2 + 1
+    )  # type: ignore[operator]
     parser.add_argument("--threads", type=int, default=int(os.environ.get("PLAYGROUND_THREADS", "4")))
     parser.add_argument("--postgres-url", default=os.environ.get("BENCH_POSTGRES_URL", ""))
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
@@ -114,9 +116,11 @@ def _bench_engine(
                     for name in [n for n in order if n in systems]:
                         runs[name].append(_wrk(systems[name], name, workload, engine, c, args.duration, visitors))
                 figures[f"{workload}/{c}"] = {name: _median(found).__dict__ for name, found in runs.items()}
-                print(f"  {engine} {workload} c={c}: " + ", ".join(
-                    f"{n} {figures[f'{workload}/{c}'][n]['requests_per_s']:,.0f}/s" for n in runs
-                ), flush=True)
+                print(
+                    f"  {engine} {workload} c={c}: "
+                    + ", ".join(f"{n} {figures[f'{workload}/{c}'][n]['requests_per_s']:,.0f}/s" for n in runs),
+                    flush=True,
+                )
     return figures
 
 
@@ -131,14 +135,38 @@ def _visitors(url: str, engine: str, count: int, path: Path) -> Path:
     return path
 
 
-def _wrk(server: servers.Server, system: str, workload: str, engine: str, connections: int, duration: int, visitors: Path) -> Figure:
-    env = {**os.environ, "BENCH_SYSTEM": system, "BENCH_WORKLOAD": workload, "BENCH_ENGINE": engine, "BENCH_VISITORS": str(visitors)}
-    command = ["wrk", f"-t{connections}", f"-c{connections}", f"-d{duration}s", "--timeout", "30s", "-s", str(LUA), server.url]
+def _wrk(
+    server: servers.Server, system: str, workload: str, engine: str, connections: int, duration: int, visitors: Path
+) -> Figure:
+    env = {
+        **os.environ,
+        "BENCH_SYSTEM": system,
+        "BENCH_WORKLOAD": workload,
+        "BENCH_ENGINE": engine,
+        "BENCH_VISITORS": str(visitors),
+    }
+    command = [
+        "wrk",
+        f"-t{connections}",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--timeout",
+        "30s",
+        "-s",
+        str(LUA),
+        server.url,
+    ]
     out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
     data = json.loads(out.strip().splitlines()[-1])
     seconds = data["duration_us"] / 1e6
     done = data["writes"] if workload == "w5" else data["requests"]
-    errors = data["errors_status"] + data["errors_connect"] + data["errors_read"] + data["errors_write"] + data["errors_timeout"]
+    errors = (
+        data["errors_status"]
+        + data["errors_connect"]
+        + data["errors_read"]
+        + data["errors_write"]
+        + data["errors_timeout"]
+    )
     return Figure(system, done / seconds, data["p50_us"] / 1000, data["p99_us"] / 1000, errors, data["server_errors"])
 
 
@@ -165,14 +193,24 @@ def _print_table(engine: str, figures: dict[str, Any], workloads: list[str], con
             cell = figures[f"{workload}/{c}"]
             floor, datasette = cell.get("floor"), cell.get("datasette")
             for name, f in cell.items():
-                vs_floor = f["requests_per_s"] / floor["requests_per_s"] if floor and floor["requests_per_s"] else float("nan")
-                vs_ds = f["requests_per_s"] / datasette["requests_per_s"] if datasette and datasette["requests_per_s"] else float("nan")
+                vs_floor = (
+                    f["requests_per_s"] / floor["requests_per_s"] if floor and floor["requests_per_s"] else float("nan")
+                )
+                vs_ds = (
+                    f["requests_per_s"] / datasette["requests_per_s"]
+                    if datasette and datasette["requests_per_s"]
+                    else float("nan")
+                )
                 label = f"{workload.upper()} {WORKLOADS[workload]}"
                 print(
                     f"{label:<40} {c:>3}  {name:<11} {f['requests_per_s']:>8,.0f} {f['p50_ms']:>8.1f} {f['p99_ms']:>8.1f} "
                     f"{vs_floor:>8.2f} {vs_ds:>8.2f} {f['errors']:>6}"
                 )
-            mine = cell["playground"]["requests_per_s"] / floor["requests_per_s"] if floor and floor["requests_per_s"] else 0
+            mine = (
+                cell["playground"]["requests_per_s"] / floor["requests_per_s"]
+                if floor and floor["requests_per_s"]
+                else 0
+            )
             target = target_of(workload) or 0
             verdict = "met" if mine >= target else f"missed by {target - mine:.2f}"
             print(f"{'':<40} {'':>3}  target: playground >= {target:.1f} x floor: {verdict}")

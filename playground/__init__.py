@@ -40,6 +40,8 @@ def create_app(settings: Settings | None = None, playground: Playground | None =
         WTF_CSRF_HEADERS=["X-CSRFToken", "X-CSRF-Token"],
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_HTTPONLY=True,
+        # The cookie is sent again when the session changes; web.visitor changes it once an hour.
+        SESSION_REFRESH_EACH_REQUEST=False,
         PERMANENT_SESSION_LIFETIME=settings.sandbox_ttl_seconds,
         # A grid of 1,000 rows has thousands of fields; the size of the body is what we bound.
         MAX_CONTENT_LENGTH=settings.limits.max_sql_bytes * 2 + settings.limits.max_value_bytes * 4 + 1_000_000,

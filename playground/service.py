@@ -6,9 +6,10 @@ Both the pages and the JSON API call this service; it knows nothing of Flask.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
 
 from sqlalchemy.orm import Session
@@ -229,8 +230,10 @@ class Playground:
         return self._parse(sql, self.backend(engine)).parameters
 
     def _parse(self, sql: str, backend: Backend) -> Script:
-        dialect = backend.name  # "sqlite" or "postgresql"
-        return parse_script(sql, dialect, backend.split, max_bytes=self.settings.limits.max_sql_bytes)  # type: ignore[arg-type]
+        max_bytes = self.settings.limits.max_sql_bytes
+        if len(sql) > _CACHED_SQL_CHARS:
+            return parse_script(sql, backend.name, backend.split, max_bytes=max_bytes)  # type: ignore[arg-type]
+        return _parsed(sql, backend.name, backend.split, max_bytes)
 
     def reset(self, visitor: str, engine: str | None = None) -> str:
         """Restore the visitor's sandbox to the sample data."""
@@ -304,7 +307,8 @@ class Playground:
         )
 
     def _log(self, record: RunRecord) -> None:
-        if log.isEnabledFor(logging.INFO):
+        # Only where someone listens (a handler configured for these lines): a record costs more than a run.
+        if log.isEnabledFor(logging.INFO) and log.hasHandlers():
             log.info(
                 "run visitor=%s engine=%s action=%s outcome=%s rowcount=%s elapsed_ms=%s sql=%.200r",
                 record.visitor,
@@ -331,6 +335,18 @@ def _changed_counts(previewed: list[int], now: list[int]) -> str:
 
 def _rows(count: int) -> str:
     return f"{count} row" if count == 1 else f"{count} rows"
+
+
+# The same SQL is parsed once per process: the grid asks for its parameters, Run runs it, Commit
+# runs it again, and a class runs the lesson's SQL many times. A Script is immutable (its clauses
+# are copied, never changed, when parameters are typed), so one can serve every run. SQL that
+# fails to parse is not kept (an exception is not cached) and is parsed again.
+_CACHED_SQL_CHARS = 20_000
+
+
+@lru_cache(maxsize=512)
+def _parsed(sql: str, dialect: str, split: Callable[[str], list[str]], max_bytes: int) -> Script:
+    return parse_script(sql, dialect, split, max_bytes=max_bytes)  # type: ignore[arg-type]
 
 
 def _error_outcome(error: UserError) -> str:

@@ -17,21 +17,22 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool
 
 from ..config import Limits
 from ..errors import RefusedStatement, SandboxFull, TimeLimitExceeded, UserError
 from ..script import Statement
 from ..sqltext import tokenize
 from .base import TRANSACTION_CONTROL, Column, Evidence, Table, check_visitor_id, record_sent_statements
+from .engine_cache import EngineCache
 
 # Pragmas a student may run: the ones that only read. Those in _PRAGMAS_WITH_ARGUMENT take a
 # table or index name; the others are allowed only without a value (reading, never setting).
@@ -144,6 +145,7 @@ class SqliteBackend:
         self.root.mkdir(parents=True, exist_ok=True)
         self.sample_path = data_dir / "sample.sqlite3"
         self._build_sample()
+        self._engines = EngineCache(self._make_engine)
 
     # -- statements -------------------------------------------------------------------------
 
@@ -183,10 +185,13 @@ class SqliteBackend:
         return True
 
     def reset_sandbox(self, visitor: str) -> None:
-        self._copy_sample(self.path(visitor))
+        path = self.path(visitor)
+        self._copy_sample(path)
+        self._engines.discard(str(path))
 
     def drop_sandbox(self, visitor: str) -> None:
         path = self.path(visitor)
+        self._engines.discard(str(path))
         for suffix in ("", "-journal", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
 
@@ -210,14 +215,42 @@ class SqliteBackend:
 
     @contextmanager
     def session(self, visitor: str) -> Iterator[Session]:
-        with Session(self._engine(str(self.path(visitor)))) as session:
+        with Session(self._engines.get(str(self.path(visitor)))) as session:
             yield session
 
-    @lru_cache(maxsize=256)  # noqa: B019 - engines hold no connections (NullPool); a cache, not state
-    def _engine(self, path: str) -> Engine:
-        # A fresh connection per run (NullPool): nothing (temp tables, pragmas) survives a run.
-        engine = create_engine(f"sqlite:///{path}", poolclass=NullPool, connect_args={"timeout": 10})
+    def close(self) -> None:
+        """Close the connections kept for the sandboxes."""
+        self._engines.clear()
+
+    def _make_engine(self, path: str) -> Engine:
+        # One connection per sandbox is kept between runs (more while runs overlap), set up once
+        # with the limits below. Nothing of a run survives into the next one on it: the run was
+        # committed or rolled back, pragmas that set anything are refused, a connection that
+        # holds temporary objects is closed when it comes back, and one whose file was replaced
+        # (a reset, in any process) or removed is not used again.
+        engine = create_engine(
+            f"sqlite:///{path}",
+            poolclass=QueuePool,
+            pool_size=1,
+            max_overflow=16,
+            connect_args={"timeout": 10, "check_same_thread": False},
+        )
         limits = self.limits
+
+        @event.listens_for(engine, "do_connect")
+        def _remember_file(_dialect: Any, record: Any, _cargs: Any, _cparams: Any) -> None:
+            # Before opening: if the file is replaced in between, the next checkout opens it again.
+            record.info[_FILE_KEY] = _file_id(path)
+
+        @event.listens_for(engine, "checkout")
+        def _same_file(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+            if record.info.get(_FILE_KEY) != _file_id(path):
+                raise DisconnectionError("the sandbox file was replaced")  # the pool connects anew
+
+        @event.listens_for(engine, "checkin")
+        def _no_temporary_objects(dbapi_connection: sqlite3.Connection | None, record: Any) -> None:
+            if dbapi_connection is not None and _holds_temporary_objects(dbapi_connection):
+                record.invalidate()
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
@@ -311,6 +344,25 @@ class SqliteBackend:
             return tables
         finally:
             conn.close()
+
+
+_FILE_KEY = "playground.sqlite.file"
+
+
+def _file_id(path: str) -> tuple[int, int] | None:
+    """Which file is at `path` now (a reset replaces it with another)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _holds_temporary_objects(dbapi_connection: sqlite3.Connection) -> bool:
+    try:
+        return dbapi_connection.execute("SELECT 1 FROM temp.sqlite_schema LIMIT 1").fetchone() is not None
+    except sqlite3.Error:
+        return True  # when in doubt, do not keep it
 
 
 def _refusal(action: int, arg1: str | None, arg2: str | None) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 
 from flask import current_app, session
 
@@ -15,6 +16,11 @@ def playground() -> Playground:
     return current_app.extensions["playground"]  # type: ignore[no-any-return]
 
 
+# The cookie's expiry is moved forward when the visitor comes back, at most once an hour: signing
+# and setting the cookie again on every response costs more than the run of a small query.
+REFRESH_SECONDS = 3600
+
+
 def visitor_id() -> str:
     """The visitor's id, made on first use; it names their sandboxes and is never shown to others."""
     visitor = session.get("visitor")
@@ -22,4 +28,7 @@ def visitor_id() -> str:
         visitor = secrets.token_hex(16)
         session["visitor"] = visitor
         session.permanent = True
+    hour = int(time.time() // REFRESH_SECONDS)
+    if session.get("refreshed") != hour:
+        session["refreshed"] = hour  # a changed session is sent again, with a new expiry
     return visitor
