@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from flask import Flask
@@ -51,14 +50,15 @@ def create_app(settings: Settings | None = None, playground: Playground | None =
     app.extensions["playground"] = playground or build_playground(settings)
     app.extensions["playground.settings"] = settings
     csrf.init_app(app)
-    logging.getLogger("playground").setLevel(logging.INFO)
 
-    from .web import api, assets, errors, views
+    from .web import api, assets, errors, health, request_log, views
     from .web.present import register_filters
 
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(health.bp)
     errors.register(app)
     assets.register(app)
+    request_log.register(app)
     register_filters(app)
     return app

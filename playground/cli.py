@@ -1,49 +1,91 @@
-"""The `playground` command: serve with a pre-forking WSGI server (gunicorn), or sweep idle sandboxes."""
+"""The `playground` command: serve with a pre-forking WSGI server (gunicorn), sweep idle sandboxes, or ask a
+running server whether it is healthy."""
 
 from __future__ import annotations
 
 import argparse
-import multiprocessing
+import logging
+import logging.config
 import os
 import sys
+import urllib.error
+import urllib.request
+from dataclasses import replace
 from typing import Any
 
-from .config import ConfigError, Settings
+from .config import ConfigError, Limits, Settings
+from .logs import event, handler_config
+
+log = logging.getLogger("playground.server")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="playground", description="SQL Playground")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve the playground with gunicorn")
-    serve.add_argument("--host", default=os.environ.get("PLAYGROUND_HOST", "127.0.0.1"))
-    serve.add_argument("--port", type=int, default=int(os.environ.get("PLAYGROUND_PORT", "5000")))
+    serve.add_argument("--host", help="address to listen on (default: PLAYGROUND_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=_positive, help="port (default: PLAYGROUND_PORT or 5000)")
     serve.add_argument(
-        "--workers",
-        type=int,
-        default=int(os.environ.get("PLAYGROUND_WORKERS", "0")) or multiprocessing.cpu_count() * 2 + 1,
-        help="worker processes (default: 2 x cores + 1)",
+        "--workers", type=_positive, help="worker processes (default: PLAYGROUND_WORKERS or 2 x cores + 1)"
     )
-    serve.add_argument("--threads", type=int, default=int(os.environ.get("PLAYGROUND_THREADS", "4")))
+    serve.add_argument("--threads", type=_positive, help="threads per worker (default: PLAYGROUND_THREADS or 4)")
     commands.add_parser("sweep", help="drop sandboxes idle for longer than PLAYGROUND_SANDBOX_TTL")
+    commands.add_parser(
+        "health", help="ask the server at PLAYGROUND_HOST:PLAYGROUND_PORT for /healthz (exit 0 if healthy)"
+    )
     args = parser.parse_args(argv)
 
     try:
-        settings = Settings.from_env()
+        settings = _with_arguments(Settings.from_env(), args)
+        if args.command == "health":
+            return _health(settings)
+        logging.config.dictConfig(handler_config(settings.log_level))
+        settings.check_data_dir()
         if args.command == "sweep":
             return _sweep(settings)
         _check(settings)
     except ConfigError as e:
         print(f"playground: {e}", file=sys.stderr)
         return 2
-    return _serve(settings, args)
+    return _serve(settings)
+
+
+def _positive(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, not {value}")
+    return value
+
+
+def _with_arguments(settings: Settings, args: argparse.Namespace) -> Settings:
+    """Command-line options win over PLAYGROUND_HOST, _PORT, _WORKERS and _THREADS."""
+    given = {name: getattr(args, name, None) for name in ("host", "port", "workers", "threads")}
+    given = {name: value for name, value in given.items() if value is not None}
+    if "port" in given and given["port"] > 65535:
+        raise ConfigError(f"--port must be at most 65535, not {given['port']}")
+    return replace(settings, server=replace(settings.server, **given)) if given else settings
 
 
 def _check(settings: Settings) -> None:
-    """Fail at start, in one line, rather than in every worker: the data folder, the key, the database."""
+    """Fail at start, in one line, rather than in every worker: the key, the bookkeeping, every engine."""
     from .wiring import build_playground
 
+    key_file = settings.data_dir / "secret_key"
+    key_was_kept = key_file.exists()
     settings.resolved_secret_key()
     build_playground(settings).close()
+    if settings.secret_key:
+        return
+    if key_was_kept:
+        event(log, "PLAYGROUND_SECRET_KEY is not set: using the secret key kept in the data folder", path=str(key_file))
+    else:
+        event(
+            log,
+            "PLAYGROUND_SECRET_KEY is not set: generated a secret key into the data folder "
+            "(keep the folder; set PLAYGROUND_SECRET_KEY to share one key between servers)",
+            level=logging.WARNING,
+            path=str(key_file),
+        )
 
 
 def _sweep(settings: Settings) -> int:
@@ -58,7 +100,43 @@ def _sweep(settings: Settings) -> int:
     return 0
 
 
-def _serve(settings: Settings, args: argparse.Namespace) -> int:
+def _health(settings: Settings) -> int:
+    """GET /healthz of the server this environment configures; print its answer; 0 only for a 200."""
+    host = settings.server.host
+    # A server listening on every address is asked on the loopback one.
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    url = f"http://{f'[{host}]' if ':' in host else host}:{settings.server.port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=8) as response:
+            print(response.read().decode("utf-8", "replace"))
+            return 0
+    except urllib.error.HTTPError as e:
+        with e:
+            print(e.read().decode("utf-8", "replace"))
+        return 1
+    except (urllib.error.URLError, OSError) as e:
+        print(f"playground: no answer from {url}: {getattr(e, 'reason', e)}", file=sys.stderr)
+        return 1
+
+
+def request_budget_seconds(limits: Limits) -> int:
+    """How long one request may take: several statements' time limits, and never less than a minute.
+
+    It is both gunicorn's timeout for a stuck worker and the time a stopping server gives the runs
+    in flight to finish; a run still going after that dies with its worker, and its database
+    transaction is rolled back by the database (nothing is ever half-committed).
+    """
+    return max(60, limits.time_limit_ms // 1000 * 6)
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # what this process (or its container) may use
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def _serve(settings: Settings) -> int:
     from gunicorn.app.base import BaseApplication
 
     class PlaygroundServer(BaseApplication):  # type: ignore[misc]
@@ -71,23 +149,40 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         def load_config(self) -> None:
             for key, value in self.options.items():
                 self.cfg.set(key, value)
+            # gunicorn 24+ opens a control socket under $HOME, shared by every server of that user
+            # (and, in the container, inside the data volume); nothing here uses it.
+            if "control_socket_disable" in self.cfg.settings:
+                self.cfg.set("control_socket_disable", True)
 
         def load(self) -> Any:
             from . import create_app
 
             return create_app(settings)
 
-    print(f"SQL Playground on http://{args.host}:{args.port}/ (data in {settings.data_dir.resolve()})", flush=True)
+    server = settings.server
+    host = f"[{server.host}]" if ":" in server.host else server.host
+    budget = request_budget_seconds(settings.limits)
+    event(
+        log,
+        f"SQL Playground on http://{host}:{server.port}/ (data in {settings.data_dir.resolve()})",
+        engines=["postgresql", "sqlite"] if settings.database_url else ["sqlite"],
+        workers=server.workers or _usable_cores() * 2 + 1,
+        threads=server.threads,
+        shutdown_grace_s=budget,
+    )
     PlaygroundServer(
         {
-            "bind": f"{args.host}:{args.port}",
-            "workers": args.workers,
+            "bind": f"{host}:{server.port}",
+            "workers": server.workers or _usable_cores() * 2 + 1,
             "worker_class": "gthread",
-            "threads": args.threads,
-            # A request can take several statements' time limits; a stuck worker is replaced after this.
-            "timeout": max(60, settings.limits.time_limit_ms // 1000 * 6),
-            "graceful_timeout": 10,
-            "accesslog": "-",
+            "threads": server.threads,
+            # A stuck worker is replaced after this; on SIGTERM, runs in flight get as long to finish.
+            "timeout": budget,
+            "graceful_timeout": budget,
+            "loglevel": settings.log_level,
+            "logconfig_dict": handler_config(settings.log_level),
+            # One line per request comes from the app (it knows the sandbox); gunicorn's would repeat it.
+            "accesslog": None,
             "errorlog": "-",
             # A worker that stops writes its batched run log lines first.
             "worker_exit": _close_worker_playground,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import secrets
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -35,6 +38,26 @@ class Limits:
     postgres_max_bytes: int = 50_000_000
 
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
+# PostgreSQL sandbox names start with it; they must stay plain identifiers under 63 characters.
+SANDBOX_PREFIX = re.compile(r"[a-z][a-z0-9_]{0,19}")
+_HOSTNAME = re.compile(
+    r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+)
+# Flask signs the session cookie with the key; a short one can be guessed offline.
+MIN_SECRET_KEY_CHARS = 16
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """Where and how `playground serve` listens."""
+
+    host: str = "127.0.0.1"
+    port: int = 5000
+    workers: int | None = None  # None: 2 x the usable cores + 1
+    threads: int = 4
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the playground reads from its environment."""
@@ -50,6 +73,8 @@ class Settings:
     # The run log is written in batches, at most this many seconds after a run (and at shutdown).
     run_log_flush_seconds: int = 2
     limits: Limits = field(default_factory=Limits)
+    server: ServerOptions = field(default_factory=ServerOptions)
+    log_level: str = "info"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -65,17 +90,36 @@ class Settings:
             sqlite_max_pages=_int(env, "PLAYGROUND_SQLITE_MAX_PAGES", Limits.sqlite_max_pages),
             postgres_max_bytes=_int(env, "PLAYGROUND_POSTGRES_MAX_BYTES", Limits.postgres_max_bytes),
         )
+        server = ServerOptions(
+            host=_host(env, "PLAYGROUND_HOST", ServerOptions.host),
+            port=_int(env, "PLAYGROUND_PORT", ServerOptions.port, maximum=65535),
+            workers=_int(env, "PLAYGROUND_WORKERS", 0) or None,
+            threads=_int(env, "PLAYGROUND_THREADS", ServerOptions.threads),
+        )
         settings = cls(
-            data_dir=Path(env.get("PLAYGROUND_DATA_DIR", "instance")),
-            secret_key=env.get("PLAYGROUND_SECRET_KEY") or None,
-            database_url=env.get("PLAYGROUND_DATABASE_URL") or None,
-            postgres_prefix=env.get("PLAYGROUND_POSTGRES_PREFIX") or cls.postgres_prefix,
+            data_dir=Path(env.get("PLAYGROUND_DATA_DIR") or "instance"),
+            secret_key=_secret_key(env, "PLAYGROUND_SECRET_KEY"),
+            database_url=_database_url(env, "PLAYGROUND_DATABASE_URL"),
+            postgres_prefix=_prefix(env, "PLAYGROUND_POSTGRES_PREFIX", cls.postgres_prefix),
             sandbox_ttl_seconds=_int(env, "PLAYGROUND_SANDBOX_TTL", cls.sandbox_ttl_seconds),
             max_sandboxes=_int(env, "PLAYGROUND_MAX_SANDBOXES", cls.max_sandboxes),
             run_log_flush_seconds=_int(env, "PLAYGROUND_RUN_LOG_FLUSH_SECONDS", cls.run_log_flush_seconds),
             limits=limits,
+            server=server,
+            log_level=_choice(env, "PLAYGROUND_LOG_LEVEL", cls.log_level, LOG_LEVELS),
         )
         return replace(settings, **overrides)
+
+    def check_data_dir(self) -> None:
+        """Raise ConfigError unless the data folder exists (or can be made) and takes new files."""
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=self.data_dir):
+                pass
+        except OSError as e:
+            raise ConfigError(
+                f"PLAYGROUND_DATA_DIR {str(self.data_dir)!r} cannot hold the playground's files: {e.strerror or e}"
+            ) from None
 
     def resolved_secret_key(self) -> str:
         """The configured key, or one generated once and kept in the data folder."""
@@ -119,7 +163,7 @@ def postgres_url(url: str) -> URL:
     return parsed.set(drivername="postgresql+psycopg2")
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, *, maximum: int | None = None) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -129,4 +173,55 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
     if value <= 0:
         raise ConfigError(f"{name} must be positive, not {value}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum}, not {value}")
     return value
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {env[name]!r}")
+    return raw
+
+
+def _host(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        ipaddress.ip_address(raw)
+    except ValueError:
+        if not _HOSTNAME.fullmatch(raw):
+            raise ConfigError(f"{name} must be an IP address or a host name, not {raw!r}") from None
+    return raw
+
+
+def _secret_key(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name) or None
+    if raw is not None and len(raw) < MIN_SECRET_KEY_CHARS:
+        # The value itself is never repeated: it is a secret, even when it is a bad one.
+        raise ConfigError(
+            f"{name} must be at least {MIN_SECRET_KEY_CHARS} characters long (it has {len(raw)}); "
+            "leave it unset to have one generated"
+        )
+    return raw
+
+
+def _database_url(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name) or None
+    if raw is not None:
+        try:
+            postgres_url(raw)
+        except ConfigError as e:
+            raise ConfigError(f"{name}: {e}") from None
+    return raw
+
+
+def _prefix(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = env.get(name) or default
+    if not SANDBOX_PREFIX.fullmatch(raw):
+        raise ConfigError(f"{name} must be 1-20 lowercase letters, digits or _, starting with a letter, not {raw!r}")
+    return raw

@@ -6,6 +6,7 @@ Both the pages and the JSON API call this service; it knows nothing of Flask.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from .config import Settings
 from .errors import CapacityReached, UserError
 from .grid import Bindings, GridError, ParameterGrid, bindings_from_json
 from .housekeeping import Interval, RecentSandboxes, touch_interval
+from .logs import event
 from .runner import RunResult, run_statements
 from .script import Script, parse_script
 from .store import RunRecord, Store
@@ -160,12 +162,13 @@ class Playground:
 
     def run(self, visitor: str, request: RunRequest) -> Outcome:
         """Run in one transaction and roll back: a result, or a preview with a commit token."""
+        started = time.perf_counter()
         try:
             with self._transaction(visitor, request) as (backend, _session, result, parameter_rows):
                 pass  # always rolled back
         except UserError as e:
             engine = request.engine or self.default_engine
-            self._log(RunRecord(visitor, engine, "run", _error_outcome(e), request.sql, error=e.message))
+            self._log(RunRecord(visitor, engine, "run", _error_outcome(e), request.sql, error=e.message), started, e)
             raise
         token = None
         if result.wrote:
@@ -173,11 +176,12 @@ class Playground:
             token = self.store.create_pending_write(visitor, backend.name, stored, result.counts)
         status: Status = "preview" if token else "ok"
         outcome = Outcome(status, backend.name, result, token, parameter_rows, request=request)
-        self._log_outcome(visitor, "run", request.sql, outcome)
+        self._log_outcome(visitor, "run", request.sql, outcome, started)
         return outcome
 
     def commit(self, visitor: str, token: str) -> Outcome:
         """Run the previewed write again; commit only if every count matches the preview."""
+        started = time.perf_counter()
         pending = self.store.claim_pending_write(visitor, token, outcome="committing")
         request = RunRequest.from_json(pending.request)
         try:
@@ -187,11 +191,12 @@ class Playground:
                     session.commit()
                     self.store.set_outcome(token, "committed")
                     outcome = Outcome("committed", backend.name, result, None, parameter_rows, request=request)
-                    self._log_outcome(visitor, "commit", request.sql, outcome)
+                    self._log_outcome(visitor, "commit", request.sql, outcome, started)
                     return outcome
         except UserError as e:
             self.store.set_outcome(token, "failed")
-            self._log(RunRecord(visitor, pending.engine, "commit", _error_outcome(e), request.sql, error=e.message))
+            record = RunRecord(visitor, pending.engine, "commit", _error_outcome(e), request.sql, error=e.message)
+            self._log(record, started, e)
             raise
         # The data changed since the preview: show the new preview, with a new token.
         new_token = self.store.create_pending_write(visitor, backend.name, pending.request, result.counts)
@@ -201,7 +206,7 @@ class Playground:
             f"({_changed_counts(pending.counts, result.counts)}). Check the new preview."
         )
         outcome = Outcome("conflict", backend.name, result, new_token, parameter_rows, (note,), request)
-        self._log_outcome(visitor, "commit", request.sql, outcome)
+        self._log_outcome(visitor, "commit", request.sql, outcome, started)
         return outcome
 
     @contextmanager
@@ -292,7 +297,7 @@ class Playground:
 
     # -- observability ----------------------------------------------------------------------
 
-    def _log_outcome(self, visitor: str, action: str, sql: str, outcome: Outcome) -> None:
+    def _log_outcome(self, visitor: str, action: str, sql: str, outcome: Outcome, started: float) -> None:
         self._log(
             RunRecord(
                 visitor,
@@ -303,22 +308,24 @@ class Playground:
                 parameter_rows=outcome.parameter_rows,
                 rowcount=outcome.run.rowcount,
                 elapsed_ms=round(outcome.run.elapsed_ms, 3),
-            )
+            ),
+            started,
         )
 
-    def _log(self, record: RunRecord) -> None:
-        # Only where someone listens (a handler configured for these lines): a record costs more than a run.
-        if log.isEnabledFor(logging.INFO) and log.hasHandlers():
-            log.info(
-                "run visitor=%s engine=%s action=%s outcome=%s rowcount=%s elapsed_ms=%s sql=%.200r",
-                record.visitor,
-                record.engine,
-                record.action,
-                record.outcome,
-                record.rowcount,
-                record.elapsed_ms,
-                record.sql or "",
-            )
+    def _log(self, record: RunRecord, started: float | None = None, error: UserError | None = None) -> None:
+        """The run log (for the teacher, with the SQL) and one process log line (no SQL, no values)."""
+        event(
+            log,
+            record.action,
+            sandbox=record.visitor,
+            engine=record.engine,
+            outcome=record.outcome,
+            rowcount=record.rowcount,
+            parameter_rows=record.parameter_rows,
+            duration_ms=round((time.perf_counter() - started) * 1000, 1) if started is not None else None,
+            # The kind of error only: its message can quote a value from the grid.
+            error=type(error).__name__ if error is not None else None,
+        )
         self.store.log_run(record)
 
 

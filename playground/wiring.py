@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .backends.base import Backend
 from .backends.sqlite import SqliteBackend
-from .config import Settings
+from .config import ConfigError, Settings
 from .service import Playground
 from .store import Store
 
@@ -18,9 +18,12 @@ def build_playground(settings: Settings) -> Playground:
         from .backends.postgresql import PostgresBackend
 
         # The constructor checks the server and the admin role's rights (ConfigError in one line).
-        backends["postgresql"] = PostgresBackend(
-            settings.database_url, settings.limits, sandbox_prefix=settings.postgres_prefix
-        )
+        try:
+            backends["postgresql"] = PostgresBackend(
+                settings.database_url, settings.limits, sandbox_prefix=settings.postgres_prefix
+            )
+        except ConfigError as e:
+            raise ConfigError(f"PLAYGROUND_DATABASE_URL: {e}") from None
         default = "postgresql"
     backends["sqlite"] = SqliteBackend(settings.data_dir, settings.limits)
     store_url = settings.database_url or f"sqlite:///{(settings.data_dir / 'playground.db').resolve()}"

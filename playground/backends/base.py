@@ -116,6 +116,10 @@ class Backend(Protocol):
 
     def schema(self, visitor: str) -> list[Table]: ...
 
+    def ping(self) -> None:
+        """Raise unless the engine can be reached (for /healthz); touches no sandbox, runs no student SQL."""
+        ...
+
 
 def rowcount_of(result: CursorResult[Any]) -> int:
     try:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import secrets
 import time
 from importlib import resources
@@ -21,14 +20,12 @@ import psycopg2
 import psycopg2.errors
 from sqlalchemy.engine import URL
 
-from ..config import ConfigError, Limits, postgres_url
+from ..config import SANDBOX_PREFIX, ConfigError, Limits, postgres_url
 from .base import check_visitor_id
 from .pg_admin import PgAdmin, ident
 from .pg_errors import first_line
 from .pg_roles import PgRoles, owner_of
 from .pg_template import ensure_template
-
-_PREFIX = re.compile(r"[a-z][a-z0-9_]{0,19}")
 
 
 class PgSandboxes:
@@ -37,7 +34,7 @@ class PgSandboxes:
     def __init__(
         self, admin_url: str, limits: Limits, sandbox_prefix: str = "pgsb", sample_sql: str | None = None
     ) -> None:
-        if not _PREFIX.fullmatch(sandbox_prefix):
+        if not SANDBOX_PREFIX.fullmatch(sandbox_prefix):
             raise ConfigError(
                 f"the PostgreSQL sandbox prefix must be 1-20 lowercase letters, digits or _, "
                 f"starting with a letter, not {sandbox_prefix!r}"

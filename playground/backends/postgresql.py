@@ -149,6 +149,12 @@ class PostgresBackend:
         """Raise ConfigError (one line) unless the admin URL connects as a role that can make sandboxes."""
         self.sandboxes.check_admin()
 
+    def ping(self) -> None:
+        """The server answers the admin connection."""
+        with self.sandboxes.admin.cursor() as cur:
+            cur.execute("SELECT 1")
+            cur.fetchone()
+
     def close(self) -> None:
         """Dispose of every engine (admin and sandboxes)."""
         self.close_sandbox_engines()

@@ -211,6 +211,16 @@ class SqliteBackend:
         conn.close()
         os.replace(tmp, self.sample_path)
 
+    def ping(self) -> None:
+        """The sandboxes folder takes new files and the sample opens (a lost volume fails here)."""
+        with tempfile.TemporaryFile(dir=self.root):
+            pass
+        conn = sqlite3.connect(f"{self.sample_path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()
+        finally:
+            conn.close()
+
     # -- running ----------------------------------------------------------------------------
 
     @contextmanager
