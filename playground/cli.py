@@ -7,6 +7,7 @@ import argparse
 import logging
 import logging.config
 import os
+import signal
 import sys
 import urllib.error
 import urllib.request
@@ -129,6 +130,23 @@ def request_budget_seconds(limits: Limits) -> int:
     return max(60, limits.time_limit_ms // 1000 * 6)
 
 
+def _announce_stop(worker: Any) -> None:
+    """In each worker: on SIGTERM, stop as gunicorn does (finish what is in flight), and say so."""
+    stop = signal.getsignal(signal.SIGTERM)
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        if callable(stop):
+            stop(signum, frame)  # gunicorn: accept nothing new, finish the requests in flight
+        event(
+            log,
+            "stopping: the requests in flight finish first",
+            pid=os.getpid(),
+            connections=getattr(worker, "nr_conns", None),
+        )
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+
 def _usable_cores() -> int:
     try:
         return len(os.sched_getaffinity(0))  # what this process (or its container) may use
@@ -179,6 +197,7 @@ def _serve(settings: Settings) -> int:
             # A stuck worker is replaced after this; on SIGTERM, runs in flight get as long to finish.
             "timeout": budget,
             "graceful_timeout": budget,
+            "post_worker_init": _announce_stop,
             "loglevel": settings.log_level,
             "logconfig_dict": handler_config(settings.log_level),
             # One line per request comes from the app (it knows the sandbox); gunicorn's would repeat it.
