@@ -50,6 +50,7 @@ BAD_VALUES: dict[str, tuple[str, str]] = {
     "PLAYGROUND_WORKERS": ("four", "PLAYGROUND_WORKERS must be a whole number"),
     "PLAYGROUND_THREADS": ("0", "PLAYGROUND_THREADS must be positive"),
     "PLAYGROUND_LOG_LEVEL": ("verbose", "PLAYGROUND_LOG_LEVEL must be one of debug, info, warning, error"),
+    "PLAYGROUND_RUN_LOG_FLUSH_SECONDS": ("2.5", "PLAYGROUND_RUN_LOG_FLUSH_SECONDS must be a whole number"),
 }
 
 
