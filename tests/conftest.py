@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,11 +20,13 @@ from bs4 import BeautifulSoup
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from playground import config, create_app
-from playground.backends.base import Backend
+from playground.backends.base import Backend, Evidence
 from playground.backends.sqlite import SqliteBackend
 from playground.config import Limits, Settings
+from playground.script import Statement
 from playground.service import Playground
 from playground.store import Store
 
@@ -192,3 +195,24 @@ def reconfigured(service: Playground, **changes: Any) -> Playground:
     (parametrise the `limits` fixture instead).
     """
     return Playground(replace(service.settings, **changes), service.store, service.backends, service.default_engine)
+
+
+class Observed:
+    """The real backend, calling `before_statement` as each statement is about to run (outside its time limit).
+
+    For tests that must act at a known point of a run (between two statements, or while it is
+    going) instead of guessing with sleeps. Nothing of the backend is replaced.
+    """
+
+    def __init__(self, backend: Backend, before_statement: Callable[[Statement], None]) -> None:
+        self._backend = backend
+        self._before_statement = before_statement
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+    @contextmanager
+    def guard(self, session: Session, statement: Statement) -> Iterator[Evidence]:
+        self._before_statement(statement)
+        with self._backend.guard(session, statement) as evidence:
+            yield evidence

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from settings_support import settings_read_by_the_code
+from time_travel import age_sandbox
+
+from playground.config import Settings
+from playground.wiring import build_playground
 
 
 def run_cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -100,9 +105,25 @@ def test_empty_settings_take_the_defaults(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
 
 
-def test_sweep_reports_what_it_dropped(tmp_path: Path) -> None:
+def test_sweep_drops_the_sandboxes_idle_past_the_ttl_and_keeps_the_others(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    service = build_playground(Settings.from_env({"PLAYGROUND_DATA_DIR": str(data)}))
+    idle, recent = secrets.token_hex(16), secrets.token_hex(16)
+    for visitor in (idle, recent):
+        service.schema(visitor)  # a sandbox each, as a first page view makes it
+    age_sandbox(service.store, idle, "sqlite", 700)
+    service.close()
+    files = data / "sandboxes" / "sqlite"
+    assert {p.stem for p in files.glob("*.sqlite3")} == {idle, recent}
+
+    # Idle for 700 s is not idle under the default TTL of a day...
     done = run_cli(tmp_path, "sweep")
-    assert done.returncode == 0, done.stderr
+    assert (done.returncode, done.stdout.strip()) == (0, "dropped 0 idle sandbox(es)"), done.stderr
+    # ...but it is under PLAYGROUND_SANDBOX_TTL=600; the recent one stays.
+    done = run_cli(tmp_path, "sweep", PLAYGROUND_SANDBOX_TTL="600")
+    assert (done.returncode, done.stdout.strip()) == (0, "dropped 1 idle sandbox(es)"), done.stderr
+    assert {p.stem for p in files.glob("*.sqlite3")} == {recent}
+    done = run_cli(tmp_path, "sweep", PLAYGROUND_SANDBOX_TTL="600")
     assert done.stdout.strip() == "dropped 0 idle sandbox(es)"
 
 

@@ -9,19 +9,15 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
 import pytest
-from conftest import SMALL_LIMITS, reconfigured
+from conftest import SMALL_LIMITS, Observed, reconfigured
 from time_travel import age_last_sweep, age_preview, age_sandbox, preview_tokens, registered
 
-from playground.backends.base import Backend, Evidence
 from playground.errors import CapacityReached, RefusedStatement, TimeLimitExceeded, TokenSpent, TokenUnknown, UserError
 from playground.grid import GridError, ParameterGrid
-from playground.script import Statement
 from playground.service import MissingValues, Playground, RunRequest
 from playground.store import PENDING_WRITE_TTL
 
@@ -463,23 +459,6 @@ def test_a_commit_whose_sandbox_was_swept_applies_nothing(
 
 
 # -- reset while a run is going ---------------------------------------------------------------
-
-
-class Observed:
-    """The real backend, calling `on_statement` inside its guard just before each statement executes."""
-
-    def __init__(self, backend: Backend, on_statement: Callable[[Statement], None]) -> None:
-        self._backend = backend
-        self._on_statement = on_statement
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._backend, name)
-
-    @contextmanager
-    def guard(self, session: Any, statement: Statement) -> Iterator[Evidence]:
-        with self._backend.guard(session, statement) as evidence:
-            self._on_statement(statement)
-            yield evidence
 
 
 def test_reset_while_a_run_of_the_same_visitor_is_going(playground: Playground, visitor: str, engine_name: str) -> None:

@@ -44,7 +44,10 @@ def test_auto_reads_numbers_booleans_and_null_and_keeps_the_rest_as_text(raw: st
         ("NULL", "text", "NULL"),
         ("42", "decimal", Decimal("42")),
         ("yes", "boolean", True),
+        ("1", "boolean", True),
         ("0", "boolean", False),
+        ("7", "integer", 7),
+        ("true", "text", "true"),
         ("2024-02-29", "date", dt.date(2024, 2, 29)),
         ("2024-02-29 13:45:00", "timestamp", dt.datetime(2024, 2, 29, 13, 45)),
         ("2024-02-29T13:45", "timestamp", dt.datetime(2024, 2, 29, 13, 45)),
@@ -53,7 +56,10 @@ def test_auto_reads_numbers_booleans_and_null_and_keeps_the_rest_as_text(raw: st
     ],
 )
 def test_a_column_type_overrides_the_reading(raw: str, kind: str, value: Any) -> None:
-    assert typed_value(raw, kind) == value
+    got = typed_value(raw, kind)
+    # The type too: 1 == True and 42 == Decimal("42") in Python, but the driver binds each differently.
+    assert got == value
+    assert type(got) is type(value)
 
 
 @pytest.mark.parametrize(
@@ -131,7 +137,9 @@ def test_with_columns_keeps_values_by_name() -> None:
     ],
 )
 def test_json_parameters_are_used_as_given(params: Any, rows: tuple[dict[str, Any], ...]) -> None:
-    assert bindings_from_json(params, max_rows=10, max_value_bytes=100).rows == rows
+    got = bindings_from_json(params, max_rows=10, max_value_bytes=100).rows
+    assert got == rows
+    assert [[type(v) for v in row.values()] for row in got] == [[type(v) for v in row.values()] for row in rows]
 
 
 @pytest.mark.parametrize(

@@ -120,7 +120,10 @@ def test_extensions_cannot_be_created(pg_env: PgEnv, unchecked: Playground, new_
     available = {name for (name,) in pg_env.su("SELECT name FROM pg_available_extensions")}
     candidates = [n for n in ("pgcrypto", "hstore", "citext", "dblink", "file_fdw", "adminpack") if n in available]
     if not candidates:
-        pytest.skip("the server has no contrib extensions installed to try")
+        reason = "the server has no contrib extensions installed to try (Debian: postgresql-contrib)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true but {reason}", pytrace=False)
+        pytest.skip(reason)
     for name in candidates:
         message = refused(unchecked, visitor, f"CREATE EXTENSION {name}")
         assert f'permission denied to create extension "{name}"' in message
@@ -170,7 +173,12 @@ def test_escalations_are_denied(pg_env: PgEnv, unchecked: Playground, shared_vis
 
 
 def test_the_time_limit_cannot_be_lifted(pg_env: PgEnv, unchecked: Playground, new_visitor) -> None:
+    """Each pg_sleep(3600) ends in the time limit's own error, however the session's settings were changed.
+
+    (The test's own timeout is what a lifted limit would run into.)
+    """
     visitor = new_visitor()
+    unchecked.run(visitor, RunRequest("SELECT 1"))  # the sandbox exists before any clock starts
     limit = LIMITS.time_limit_ms / 1000
     for sql in (
         "SET statement_timeout = 0; SELECT pg_sleep(3600)",
@@ -178,9 +186,9 @@ def test_the_time_limit_cannot_be_lifted(pg_env: PgEnv, unchecked: Playground, n
         "RESET ALL; SET lock_timeout = 0; SELECT pg_sleep(3600)",
     ):
         started = time.monotonic()
-        with pytest.raises(TimeLimitExceeded, match="time limit"):
+        with pytest.raises(TimeLimitExceeded, match=r"time limit \(1,500 ms\)"):
             unchecked.run(visitor, RunRequest(sql))
-        assert limit <= time.monotonic() - started < limit + 1.5
+        assert time.monotonic() - started >= limit  # not a failure of some other kind before the limit
     # A role default the student commits for itself does not lift it either...
     preview = unchecked.run(visitor, RunRequest("ALTER ROLE CURRENT_USER SET statement_timeout = 0"))
     unchecked.commit(visitor, preview.token)
@@ -188,9 +196,9 @@ def test_the_time_limit_cannot_be_lifted(pg_env: PgEnv, unchecked: Playground, n
     settings = "SELECT count(*) FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole WHERE r.rolname = %s"
     assert pg_env.su(settings, (name,)) == [(1,)]
     started = time.monotonic()
-    with pytest.raises(TimeLimitExceeded):
+    with pytest.raises(TimeLimitExceeded, match=r"time limit \(1,500 ms\)"):
         unchecked.run(visitor, RunRequest("SELECT pg_sleep(3600)"))
-    assert time.monotonic() - started < limit + 1.5
+    assert time.monotonic() - started >= limit
     # ...and Reset takes it away.
     unchecked.reset(visitor)
     assert pg_env.su(settings, (name,)) == [(0,)]

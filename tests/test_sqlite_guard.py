@@ -11,7 +11,7 @@ import pytest
 
 from playground.backends.sqlite import SqliteBackend
 from playground.config import Settings
-from playground.errors import RefusedStatement, SandboxFull, UserError
+from playground.errors import RefusedStatement, SandboxFull, TimeLimitExceeded, UserError
 from playground.script import Statement
 from playground.service import Playground, RunRequest
 from playground.store import Store
@@ -182,12 +182,23 @@ def test_huge_values_are_bounded_by_sqlite_limits(settings: Settings) -> None:
         run(pg, "SELECT length(randomblob(2000000000))")
 
 
-def test_a_statement_cannot_lift_the_time_limit(settings: Settings) -> None:
+RUNAWAY = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) FROM c"
+
+
+def test_the_time_limit_holds_for_every_statement_and_for_what_a_view_or_trigger_runs(settings: Settings) -> None:
     pg = make_playground(settings)
-    with pytest.raises(RefusedStatement):
-        run(pg, "PRAGMA busy_timeout = 0")
-    with pytest.raises(UserError, match="time limit"):
-        run(pg, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) FROM c")
+    with pytest.raises(TimeLimitExceeded, match=r"Statement 2 \(WITH\) failed: stopped at the time limit") as info:
+        run(pg, f"DELETE FROM some_table; {RUNAWAY}")
+    assert info.value.statement == 2
+    # Work hidden in a view, and in a trigger that reads it, is stopped just the same.
+    pg.commit(VISITOR, run(pg, f"CREATE VIEW forever AS {RUNAWAY}").token)
+    with pytest.raises(TimeLimitExceeded):
+        run(pg, "SELECT * FROM forever")
+    trigger = "CREATE TRIGGER slow AFTER INSERT ON some_table BEGIN SELECT * FROM forever; END"
+    pg.commit(VISITOR, run(pg, trigger).token)
+    with pytest.raises(TimeLimitExceeded):
+        run(pg, "INSERT INTO some_table VALUES (100, 100)")
+    assert count_rows(pg) == 6
 
 
 def test_visitor_ids_cannot_name_paths(settings: Settings) -> None:
