@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve the playground with gunicorn")
     serve.add_argument("--host", help="address to listen on (default: PLAYGROUND_HOST or 127.0.0.1)")
-    serve.add_argument("--port", type=_positive, help="port (default: PLAYGROUND_PORT or 5000)")
+    serve.add_argument("--port", type=_port, help="port, 0 for any free one (default: PLAYGROUND_PORT or 5000)")
     serve.add_argument(
         "--workers", type=_positive, help="worker processes (default: PLAYGROUND_WORKERS or 2 x cores + 1)"
     )
@@ -55,6 +55,13 @@ def _positive(raw: str) -> int:
     value = int(raw)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive, not {value}")
+    return value
+
+
+def _port(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (any free port) or more, not {value}")
     return value
 
 
@@ -180,18 +187,25 @@ def _serve(settings: Settings) -> int:
     server = settings.server
     host = f"[{server.host}]" if ":" in server.host else server.host
     budget = request_budget_seconds(settings.limits)
-    event(
-        log,
-        f"SQL Playground on http://{host}:{server.port}/ (data in {settings.data_dir.resolve()})",
-        engines=["postgresql", "sqlite"] if settings.database_url else ["sqlite"],
-        workers=server.workers or _usable_cores() * 2 + 1,
-        threads=server.threads,
-        shutdown_grace_s=budget,
-    )
+    workers = server.workers or _usable_cores() * 2 + 1
+
+    def announce(arbiter: Any) -> None:
+        # Once bound, with the address the system gave: port 0 takes any free port, and this line
+        # (not gunicorn's own wording) is how an operator's script or a test learns which.
+        for listener in arbiter.LISTENERS:
+            event(
+                log,
+                f"SQL Playground on {listener}/ (data in {settings.data_dir.resolve()})",
+                engines=["postgresql", "sqlite"] if settings.database_url else ["sqlite"],
+                workers=workers,
+                threads=server.threads,
+                shutdown_grace_s=budget,
+            )
+
     PlaygroundServer(
         {
             "bind": f"{host}:{server.port}",
-            "workers": server.workers or _usable_cores() * 2 + 1,
+            "workers": workers,
             "worker_class": "gthread",
             "threads": server.threads,
             # A stuck worker is replaced after this; on SIGTERM, runs in flight get as long to finish.
@@ -205,6 +219,7 @@ def _serve(settings: Settings) -> int:
             "errorlog": "-",
             # A worker that stops writes its batched run log lines first.
             "worker_exit": _close_worker_playground,
+            "when_ready": announce,
         }
     ).run()
     return 0

@@ -92,7 +92,8 @@ class Settings:
         )
         server = ServerOptions(
             host=_host(env, "PLAYGROUND_HOST", ServerOptions.host),
-            port=_int(env, "PLAYGROUND_PORT", ServerOptions.port, maximum=65535),
+            # 0: any free port (the startup line says which).
+            port=_int(env, "PLAYGROUND_PORT", ServerOptions.port, minimum=0, maximum=65535),
             workers=_int(env, "PLAYGROUND_WORKERS", 0) or None,
             threads=_int(env, "PLAYGROUND_THREADS", ServerOptions.threads),
         )
@@ -163,7 +164,7 @@ def postgres_url(url: str) -> URL:
     return parsed.set(drivername="postgresql+psycopg2")
 
 
-def _int(env: Mapping[str, str], name: str, default: int, *, maximum: int | None = None) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 1, maximum: int | None = None) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -171,8 +172,8 @@ def _int(env: Mapping[str, str], name: str, default: int, *, maximum: int | None
         value = int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
-    if value <= 0:
-        raise ConfigError(f"{name} must be positive, not {value}")
+    if value < minimum:
+        raise ConfigError(f"{name} must be {'positive' if minimum == 1 else f'at least {minimum}'}, not {value}")
     if maximum is not None and value > maximum:
         raise ConfigError(f"{name} must be at most {maximum}, not {value}")
     return value

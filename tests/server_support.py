@@ -1,8 +1,10 @@
 """A real server for the end-to-end tests: `playground serve` (gunicorn) as a subprocess, and a small HTTP client.
 
-Used by tests/test_server.py, tests/test_multiserver.py and tests/test_browser.py. The server gets a free port on 127.0.0.1 and
-a data folder of the test's own; it is stopped (and, if it does not stop, killed by its own process
-group) when the `live_server` block ends.
+Used by tests/test_server.py, tests/test_multiserver.py, tests/test_browser.py and others. The server
+binds port 0 on 127.0.0.1 (the system picks a free port, so no other process can take it between our
+choice and the bind) and says which in its own startup line; it has a data folder of the test's own
+and is stopped (and, if it does not stop, killed by its own process group) when the `live_server`
+block ends.
 """
 
 from __future__ import annotations
@@ -10,8 +12,8 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -41,17 +43,23 @@ def _die_with_parent() -> None:
         pass  # not Linux: the finally block below still stops the server
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def serve_command(workers: int | None, *, address: bool = True) -> list[str]:
+    """The installed `playground` script next to this Python, else the same CLI as a module; on any free port.
 
-
-def serve_command(port: int, workers: int) -> list[str]:
-    """The installed `playground` script next to this Python, else the same CLI as a module."""
+    `workers=None` and `address=False` leave those to the environment (PLAYGROUND_WORKERS, _HOST, _PORT).
+    """
     script = Path(sys.executable).parent / "playground"
-    head = [str(script)] if script.exists() else [sys.executable, "-m", "playground.cli"]
-    return [*head, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "playground.cli"]
+    command.append("serve")
+    if address:
+        command += ["--host", "127.0.0.1", "--port", "0"]
+    if workers is not None:
+        command += ["--workers", str(workers)]
+    return command
+
+
+# The line `playground serve` logs once it is bound (see playground.cli).
+ANNOUNCED = re.compile(r"SQL Playground on (http://127\.0\.0\.1:\d+)/ ")
 
 
 def child_pids(pid: int) -> list[int]:
@@ -96,17 +104,23 @@ class LiveServer:
         raise AssertionError(f"the master has workers {self.workers()}, wanted {count} new ones\n{self.log()[-3000:]}")
 
 
-def _wait_until_answering(url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
+def _wait_until_answering(process: subprocess.Popen[bytes], log_path: Path) -> str:
+    """The server's address, once it has said where it listens and answers there."""
     deadline = time.monotonic() + START_TIMEOUT
+    url = None
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"the server exited with {process.returncode}:\n{log_path.read_text(errors='replace')}")
-        try:
-            with urllib.request.urlopen(url + "/api/session", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
+        if url is None:
+            announced = ANNOUNCED.search(log_path.read_text(errors="replace"))
+            url = announced.group(1) if announced else None
+        if url is not None:
+            try:
+                with urllib.request.urlopen(url + "/api/session", timeout=2) as response:
+                    if response.status == 200:
+                        return url
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
         time.sleep(0.1)
     raise RuntimeError(
         f"the server did not answer within {START_TIMEOUT:.0f} s:\n{log_path.read_text(errors='replace')}"
@@ -127,17 +141,20 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def live_server(base: Path, *, workers: int = 2, env: dict[str, str] | None = None) -> Iterator[LiveServer]:
-    """`playground serve` on a free port with its data under `base` (and more PLAYGROUND_* settings in `env`)."""
+def live_server(base: Path, *, workers: int | None = 2, env: dict[str, str] | None = None) -> Iterator[LiveServer]:
+    """`playground serve` on a free port with its data under `base` (and more PLAYGROUND_* settings in `env`).
+
+    `workers=None` leaves the number of workers to the environment (PLAYGROUND_WORKERS) or the default;
+    with PLAYGROUND_PORT in `env` (0, or the port 127.0.0.1 is announced on), so are the host and port.
+    """
     data_dir = base / "data"
     log_path = base / "server.log"
-    port = free_port()
     settings = env or {}
     env = {k: v for k, v in os.environ.items() if not k.startswith("PLAYGROUND_")}
     env |= {"PLAYGROUND_DATA_DIR": str(data_dir), "PLAYGROUND_THREADS": "2", "PYTHONUNBUFFERED": "1"} | settings
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            serve_command(port, workers),
+            serve_command(workers, address="PLAYGROUND_PORT" not in settings),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -145,9 +162,8 @@ def live_server(base: Path, *, workers: int = 2, env: dict[str, str] | None = No
             start_new_session=True,
             preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
-    url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_answering(url, process, log_path)
+        url = _wait_until_answering(process, log_path)
         yield LiveServer(process, url, data_dir, log_path)
     finally:
         stop(process)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,14 @@ def api_rows(page: Any, sql: str) -> list[list[Any]]:
     body = response.json()
     assert body["status"] == "ok"
     return body["statements"][-1]["rows"]
+
+
+def wait_until(page: Any, condition: Callable[[], object], timeout_ms: int = TIMEOUT_MS) -> None:
+    """Poll a condition on the test's side (Playwright delivers events while it waits), up to a deadline."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    while not condition():
+        assert time.monotonic() < deadline, "the condition did not become true in time"
+        page.wait_for_timeout(20)
 
 
 def mark_document(page: Any) -> None:
@@ -285,15 +294,18 @@ def test_commit_is_sent_once_when_clicked_again_while_the_server_is_slow(page: A
     expect(page.locator("#preview-rowcount")).to_have_text("1 row")
 
     held: list[Any] = []  # the commit requests, held back as a slow server would
+    sent: list[str] = []  # every commit request the page sent, held or not
+    page.on("request", lambda request: sent.append(request.method) if request.url.endswith("/commit") else None)
     page.route("**/commit", lambda route: held.append(route))
     box = page.locator("#commit-button").bounding_box()
     assert box is not None
-    for _ in range(3):  # impatient clicks while nothing comes back
+    for _ in range(3):  # impatient clicks while nothing comes back, with no pause between them
         page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-        page.wait_for_timeout(150)
-    assert len(held) == 1
+    wait_until(page, lambda: held)  # the first request reached the "server" (the page waits for its answer)
     held[0].continue_()
     expect(page.locator(".committed")).to_contain_text("Committed")
+    # Every request the clicks started was reported before the page they led to: one, not three.
+    assert sent == ["POST"] and len(held) == 1
     page.unroute("**/commit")
     assert [r[0] for r in api_rows(page, 'SELECT "Name" FROM "Users" ORDER BY "Id"')] == [
         "Петр",
@@ -320,4 +332,5 @@ def test_without_javascript_the_server_does_what_the_script_would(page_without_j
     page.locator("#sql").fill("SELECT x, y FROM some_table WHERE x IN (9, 13) ORDER BY x")
     page.get_by_role("button", name="Update the grid from the SQL").click()
     page.locator("#run-button").click()
+    expect(page.locator("#statement-1 table.result tbody tr")).to_have_count(2)
     assert result_cells(page) == [["9", "11"], ["13", "15"]]
