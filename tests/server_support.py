@@ -2,7 +2,7 @@
 
 Used by tests/test_server.py, tests/test_multiserver.py, tests/test_browser.py and others. The server
 binds port 0 on 127.0.0.1 (the system picks a free port, so no other process can take it between our
-choice and the bind) and says which in its own startup line; it has a data folder of the test's own
+choice and the bind), and the port is read from the kernel's table of its listening sockets; it has a data folder of the test's own
 and is stopped (and, if it does not stop, killed by its own process group) when the `live_server`
 block ends.
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 import ctypes
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -58,8 +57,32 @@ def serve_command(workers: int | None, *, address: bool = True) -> list[str]:
     return command
 
 
-# The line `playground serve` logs once it is bound (see playground.cli).
-ANNOUNCED = re.compile(r"SQL Playground on (http://127\.0\.0\.1:\d+)/ ")
+def listening_ports(pid: int) -> set[int]:
+    """The TCP ports process `pid` listens on, from the kernel's own tables (/proc): no log line to parse."""
+    sockets = set()
+    try:
+        descriptors = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return set()
+    for fd in descriptors:
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue  # closed meanwhile
+        if target.startswith("socket:["):
+            sockets.add(target[len("socket:[") : -1])
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == "0A" and inode in sockets:  # 0A: LISTEN
+                ports.add(int(local.rsplit(":", 1)[1], 16))
+    return ports
 
 
 def child_pids(pid: int) -> list[int]:
@@ -105,15 +128,15 @@ class LiveServer:
 
 
 def _wait_until_answering(process: subprocess.Popen[bytes], log_path: Path) -> str:
-    """The server's address, once it has said where it listens and answers there."""
+    """The server's address, once its master listens (on the port the system gave it) and it answers there."""
     deadline = time.monotonic() + START_TIMEOUT
     url = None
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"the server exited with {process.returncode}:\n{log_path.read_text(errors='replace')}")
         if url is None:
-            announced = ANNOUNCED.search(log_path.read_text(errors="replace"))
-            url = announced.group(1) if announced else None
+            ports = listening_ports(process.pid)
+            url = f"http://127.0.0.1:{min(ports)}" if ports else None
         if url is not None:
             try:
                 with urllib.request.urlopen(url + "/api/session", timeout=2) as response:
@@ -145,7 +168,7 @@ def live_server(base: Path, *, workers: int | None = 2, env: dict[str, str] | No
     """`playground serve` on a free port with its data under `base` (and more PLAYGROUND_* settings in `env`).
 
     `workers=None` leaves the number of workers to the environment (PLAYGROUND_WORKERS) or the default;
-    with PLAYGROUND_PORT in `env` (0, or the port 127.0.0.1 is announced on), so are the host and port.
+    with PLAYGROUND_PORT in `env` (0 for a free port, on 127.0.0.1), so are the host and port.
     """
     data_dir = base / "data"
     log_path = base / "server.log"

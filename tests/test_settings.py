@@ -234,4 +234,6 @@ def test_workers_host_and_port_come_from_the_environment(tmp_path: Path) -> None
     with live_server(tmp_path, workers=None, env=env) as server:
         assert server.url.startswith("http://127.0.0.1:")
         assert len(server.wait_for_workers(3)) == 3
+        # Port 0 took a free port, and the server's own startup line says which.
+        assert f"SQL Playground on {server.url}/ (data in " in server.log()
         assert HttpClient(server.url).start().rows("SELECT 1") == [[1]]
