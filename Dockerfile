@@ -32,6 +32,8 @@ RUN /opt/playground/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /wh
 
 # -- the image ------------------------------------------------------------------------------------
 FROM ${BASE}
+LABEL org.opencontainers.image.title="SQL Playground" \
+      org.opencontainers.image.description="SQL and a parameter grid, run with bound parameters on a private sandbox"
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 # A user of its own, and a data folder it owns: a new volume mounted there takes this owner.

@@ -18,8 +18,8 @@ from pathlib import Path
 import psycopg2
 import pytest
 import yaml
+from admin_role_support import INIT_SCRIPT, AdminRole, admin_role_made_by_the_init_script
 from settings_support import ROOT, settings_read_by_the_code
-from sqlalchemy.engine import make_url
 
 from playground.backends.postgresql import PostgresBackend
 from playground.config import Limits, Settings
@@ -29,7 +29,6 @@ from playground.store import Store
 IN_CI = os.environ.get("CI", "").lower() == "true"
 # The image fixes these (its volume, and the address the container listens on); compose leaves them alone.
 FIXED_BY_THE_IMAGE = {"PLAYGROUND_DATA_DIR", "PLAYGROUND_HOST", "PLAYGROUND_PORT"}
-INIT_SCRIPT = ROOT / "docker" / "postgres-init" / "10-playground-admin.sh"
 
 
 def dockerfile_instructions() -> list[tuple[str, str]]:
@@ -135,51 +134,18 @@ def test_compose_passes_every_other_setting_through_from_env() -> None:
 
 
 @pytest.fixture
-def admin_role(postgres_url: str) -> Iterator[tuple[str, str, str]]:
-    """Runs the init script as the superuser with names of this test's own; yields (role, database, URL)."""
+def admin_role(postgres_url: str) -> Iterator[AdminRole]:
     if shutil.which("psql") is None:
         pytest.fail("psql (PostgreSQL's client) is needed to run the init script")
-    suffix = secrets.token_hex(3)
-    role, database, maintenance = f"tadmin_{suffix}", f"tplay_{suffix}", f"tmaint_{suffix}"
-    password = f"pw-{secrets.token_hex(8)}"
-    url = make_url(postgres_url)
-    superuser = psycopg2.connect(postgres_url)
-    superuser.autocommit = True
-    # A maintenance database of the test's own: the script revokes CONNECT on it from PUBLIC.
-    with superuser.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{maintenance}"')
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "POSTGRES_", "PLAYGROUND_"))}
-    env |= {
-        "PGHOST": url.host or "127.0.0.1",
-        "PGPORT": str(url.port or 5432),
-        "POSTGRES_USER": url.username or "postgres",
-        "POSTGRES_DB": url.database or "postgres",
-        "PLAYGROUND_ADMIN_PASSWORD": password,
-        "PLAYGROUND_ADMIN_ROLE": role,
-        "PLAYGROUND_ADMIN_DATABASE": database,
-        "PLAYGROUND_MAINTENANCE_DATABASE": maintenance,
-    }
-    try:
-        done = subprocess.run([str(INIT_SCRIPT)], env=env, capture_output=True, text=True, timeout=60, check=False)
-        assert done.returncode == 0, done.stdout + done.stderr
-        assert password not in done.stdout + done.stderr
-        yield role, database, url.set(username=role, password=password, database=database).render_as_string(False)
-    finally:
-        with superuser.cursor() as cur:
-            for name in (database, maintenance):
-                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
-            if cur.fetchone():
-                cur.execute(f'DROP OWNED BY "{role}"')  # the grants on pg_signal_backend and temp_file_limit
-                cur.execute(f'DROP ROLE "{role}"')
-        superuser.close()
+    with admin_role_made_by_the_init_script(postgres_url) as made:
+        yield made
 
 
 @pytest.mark.postgresql
 def test_the_init_script_makes_an_admin_role_with_exactly_the_readme_privileges(
-    admin_role: tuple[str, str, str], postgres_url: str
+    admin_role: AdminRole, postgres_url: str
 ) -> None:
-    role, database, _ = admin_role
+    role, database, maintenance = admin_role.role, admin_role.database, admin_role.maintenance
     with psycopg2.connect(postgres_url) as conn, conn.cursor() as cur:
         cur.execute(
             "SELECT rolsuper, rolcreaterole, rolcreatedb, rolcanlogin, rolreplication, rolbypassrls, rolinherit "
@@ -196,19 +162,17 @@ def test_the_init_script_makes_an_admin_role_with_exactly_the_readme_privileges(
         cur.execute(
             "SELECT datname, pg_get_userbyid(datdba), has_database_privilege('public', oid, 'CONNECT') "
             "FROM pg_database WHERE datname IN (%s, %s)",
-            (database, f"tmaint_{role.rsplit('_', 1)[1]}"),
+            (database, maintenance),
         )
-        assert sorted(cur.fetchall()) == sorted(
-            [(database, role, False), (f"tmaint_{role.rsplit('_', 1)[1]}", "postgres", False)]
-        )
+        assert sorted(cur.fetchall()) == sorted([(database, role, False), (maintenance, "postgres", False)])
         cur.execute("SELECT has_parameter_privilege(%s, 'temp_file_limit', 'SET')", (role,))
         assert cur.fetchone() == (True,)
     conn.close()
 
 
 @pytest.mark.postgresql
-def test_the_playground_runs_as_the_role_the_init_script_made(admin_role: tuple[str, str, str], tmp_path: Path) -> None:
-    _, _, url = admin_role
+def test_the_playground_runs_as_the_role_the_init_script_made(admin_role: AdminRole, tmp_path: Path) -> None:
+    url = admin_role.url
     prefix = f"ti{secrets.token_hex(3)}"
     backend = PostgresBackend(url, Limits(), sandbox_prefix=prefix)
     service = Playground(Settings(data_dir=tmp_path), Store(url), {"postgresql": backend}, "postgresql")
