@@ -67,8 +67,8 @@ def _port(raw: str) -> int:
 
 def _with_arguments(settings: Settings, args: argparse.Namespace) -> Settings:
     """Command-line options win over PLAYGROUND_HOST, _PORT, _WORKERS and _THREADS."""
-    given = {name: getattr(args, name, None) for name in ("host", "port", "workers", "threads")}
-    given = {name: value for name, value in given.items() if value is not None}
+    names = ("host", "port", "workers", "threads")
+    given: dict[str, Any] = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
     if "port" in given and given["port"] > 65535:
         raise ConfigError(f"--port must be at most 65535, not {given['port']}")
     return replace(settings, server=replace(settings.server, **given)) if given else settings

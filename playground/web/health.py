@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
@@ -15,7 +17,7 @@ bp = Blueprint("health", __name__)
 def healthz() -> ResponseReturnValue:
     """For a container's HEALTHCHECK or a load balancer; no session, no sandbox, no setting in the answer."""
     health = check_health(playground())
-    body = {
+    body: dict[str, Any] = {
         "status": "ok" if health.ok else "unavailable",
         "checks": {check.name: check.problem or "ok" for check in health.checks},
     }
