@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -24,8 +25,10 @@ from time_travel import age_sandbox, registered
 from werkzeug.test import TestResponse
 
 from playground import create_app
-from playground.config import Settings
+from playground.backends.sqlite import SqliteBackend
+from playground.config import Limits, Settings
 from playground.service import Playground
+from playground.store import Store
 
 COUNT_TO = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT {n}) SELECT x FROM c"
 RUNAWAY = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
@@ -116,6 +119,26 @@ def test_max_rows_cuts_each_result(tmp_path: Path) -> None:
 def test_time_limit_ms_stops_a_statement_and_says_so(tmp_path: Path) -> None:
     visitor = Visitor(app_from_env(tmp_path, PLAYGROUND_TIME_LIMIT_MS="700").test_client())
     assert "stopped at the time limit (700 ms)" in visitor.error(visitor.run(RUNAWAY), 408)
+
+
+def test_the_limits_are_one_object_that_the_service_and_every_backend_read(tmp_path: Path) -> None:
+    app = app_from_env(tmp_path / "app", PLAYGROUND_TIME_LIMIT_MS="4321")
+    assert {name: b.limits for name, b in service(app).backends.items()} == {"sqlite": service(app).settings.limits}
+    assert service(app).settings.limits.time_limit_ms == 4321
+
+    # A service cannot be built over a backend that enforces other limits, nor be given others later.
+    settings = Settings(data_dir=tmp_path, limits=Limits(time_limit_ms=5000))
+    store = Store(f"sqlite:///{tmp_path / 'playground.db'}")
+    try:
+        with pytest.raises(ValueError, match="the sqlite backend enforces other limits"):
+            Playground(settings, store, {"sqlite": SqliteBackend(tmp_path, Limits(time_limit_ms=1000))}, "sqlite")
+        one = Playground(settings, store, {"sqlite": SqliteBackend(tmp_path, settings.limits)}, "sqlite")
+        with pytest.raises(AttributeError):
+            one.settings = replace(settings, limits=Limits(time_limit_ms=1000))  # type: ignore[misc]
+        with pytest.raises(ValueError, match="other settings than its playground's"):
+            create_app(replace(settings, limits=Limits(max_sql_bytes=10)), playground=one)
+    finally:
+        store.close()
 
 
 def test_max_sql_bytes_bounds_the_sql(tmp_path: Path) -> None:
