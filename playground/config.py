@@ -36,6 +36,9 @@ class Limits:
     sqlite_max_pages: int = 5000
     # PostgreSQL: a commit that leaves the sandbox database larger than this is refused.
     postgres_max_bytes: int = 50_000_000
+    # A download (CSV, JSON) holds at most this many rows and about this many bytes of values.
+    max_export_rows: int = 100_000
+    max_export_bytes: int = 50_000_000
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -89,6 +92,8 @@ class Settings:
             max_result_bytes=_int(env, "PLAYGROUND_MAX_RESULT_BYTES", Limits.max_result_bytes),
             sqlite_max_pages=_int(env, "PLAYGROUND_SQLITE_MAX_PAGES", Limits.sqlite_max_pages),
             postgres_max_bytes=_int(env, "PLAYGROUND_POSTGRES_MAX_BYTES", Limits.postgres_max_bytes),
+            max_export_rows=_int(env, "PLAYGROUND_MAX_EXPORT_ROWS", Limits.max_export_rows),
+            max_export_bytes=_int(env, "PLAYGROUND_MAX_EXPORT_BYTES", Limits.max_export_bytes),
         )
         server = ServerOptions(
             host=_host(env, "PLAYGROUND_HOST", ServerOptions.host),

@@ -209,8 +209,22 @@ class Playground:
         self._log_outcome(visitor, "commit", request.sql, outcome, started)
         return outcome
 
+    def evaluate(
+        self, visitor: str, request: RunRequest, *, max_rows: int | None = None, max_bytes: int | None = None
+    ) -> RunResult:
+        """Run and roll back, keeping nothing: no commit token, no run log line.
+
+        For what is built on a run without being one (a download, a plan, the schema panel's
+        row counts): it shows what the SQL returns and never leaves a preview behind.
+        """
+        with self._transaction(visitor, request, max_rows=max_rows, max_bytes=max_bytes) as (_b, _s, result, _n):
+            pass  # always rolled back
+        return result
+
     @contextmanager
-    def _transaction(self, visitor: str, request: RunRequest) -> Iterator[tuple[Backend, Session, RunResult, int]]:
+    def _transaction(
+        self, visitor: str, request: RunRequest, *, max_rows: int | None = None, max_bytes: int | None = None
+    ) -> Iterator[tuple[Backend, Session, RunResult, int]]:
         """The statements run in one transaction on the visitor's sandbox; rolled back unless committed inside."""
         backend, script, bindings = self.prepare(request)
         self._ready_sandbox(visitor, backend)
@@ -218,7 +232,12 @@ class Playground:
         with backend.session(visitor) as session:
             try:
                 result = run_statements(
-                    session, script, bindings, backend, max_rows=limits.max_rows, max_bytes=limits.max_result_bytes
+                    session,
+                    script,
+                    bindings,
+                    backend,
+                    max_rows=max_rows or limits.max_rows,
+                    max_bytes=max_bytes or limits.max_result_bytes,
                 )
                 yield backend, session, result, len(bindings.rows)
             finally:

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import math
-import uuid
-from decimal import Decimal
 from typing import Any
 
 from markupsafe import Markup, escape
@@ -13,31 +9,7 @@ from markupsafe import Markup, escape
 from ..backends.base import Table
 from ..runner import RunResult, SentStatement, StatementResult
 from ..service import Outcome
-
-
-def json_value(value: Any) -> Any:
-    """A database value as JSON: dates as ISO 8601 text, bytes as hex text, decimals as numbers."""
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            return str(value)
-        return int(value) if value == value.to_integral_value() and abs(value) < 2**53 else float(value)
-    if isinstance(value, dt.date | dt.time | dt.datetime):
-        return value.isoformat()
-    if isinstance(value, dt.timedelta):
-        return str(value)
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value).hex()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, list | tuple):
-        return [json_value(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): json_value(v) for k, v in value.items()}
-    return str(value)
+from ..values import json_value
 
 
 def cell_html(value: Any) -> Markup:
