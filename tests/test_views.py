@@ -158,8 +158,9 @@ def test_editor_page_carries_a_csrf_meta_tag_and_the_sample_schema(client: Flask
     meta = page.select_one('meta[name="csrf-token"]')
     assert meta is not None and len(str(meta["content"])) > 20
     assert page.select_one('form#editor-form input[name="csrf_token"]')["value"]  # type: ignore[index]
-    tables = [s.get_text() for s in page.select("aside.schema summary")]
+    tables = [s.get_text() for s in page.select("aside.schema summary code.name")]
     assert tables == ["Users", "some_table"]
+    assert [s.get_text() for s in page.select("aside.schema .row-count")] == ["2 rows", "6 rows"]
     assert page.select_one("#outcome") is None
 
 

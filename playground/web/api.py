@@ -20,7 +20,7 @@ class BadRequest(UserError):
     """The request body is not what the endpoint takes."""
 
 
-def _body() -> dict[str, Any]:
+def json_body() -> dict[str, Any]:
     data = request.get_json(silent=True)
     if data is None:
         raise BadRequest("The request body must be JSON (Content-Type: application/json).")
@@ -56,22 +56,26 @@ def session_info() -> ResponseReturnValue:
     )
 
 
-@bp.post("/run")
-def run() -> ResponseReturnValue:
-    """Run SQL with parameters: a result (status ok) or a preview with a commit token."""
-    data = _body()
-    run_request = RunRequest(
+def run_request_from_body() -> RunRequest:
+    """The request body's `sql`, `params` and `engine`, as every endpoint that runs SQL takes them."""
+    data = json_body()
+    return RunRequest(
         sql=_text_field(data, "sql") or "",
         engine=_text_field(data, "engine", required=False),
         params=data.get("params"),
     )
-    return jsonify(outcome_json(playground().run(visitor_id(), run_request)))
+
+
+@bp.post("/run")
+def run() -> ResponseReturnValue:
+    """Run SQL with parameters: a result (status ok) or a preview with a commit token."""
+    return jsonify(outcome_json(playground().run(visitor_id(), run_request_from_body())))
 
 
 @bp.post("/parameters")
 def parameters() -> ResponseReturnValue:
     """The SQL's `:name` parameters as the server reads them (the grid's columns); runs nothing."""
-    data = _body()
+    data = json_body()
     sql = _text_field(data, "sql") or ""
     engine = _text_field(data, "engine", required=False) or None
     return jsonify(parameters=list(playground().parameters_of(sql, engine)))
@@ -80,7 +84,7 @@ def parameters() -> ResponseReturnValue:
 @bp.post("/commit")
 def commit() -> ResponseReturnValue:
     """Commit a preview once; 409 with the new preview if the counts changed."""
-    outcome = playground().commit(visitor_id(), _text_field(_body(), "token") or "")
+    outcome = playground().commit(visitor_id(), _text_field(json_body(), "token") or "")
     body = outcome_json(outcome)
     return jsonify(body), 409 if outcome.status == "conflict" else 200
 
@@ -88,7 +92,7 @@ def commit() -> ResponseReturnValue:
 @bp.post("/discard")
 def discard() -> ResponseReturnValue:
     """Forget a preview."""
-    playground().discard(visitor_id(), _text_field(_body(), "token") or "")
+    playground().discard(visitor_id(), _text_field(json_body(), "token") or "")
     return jsonify(status="discarded")
 
 

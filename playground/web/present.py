@@ -2,24 +2,60 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from markupsafe import Markup, escape
 
 from ..backends.base import Table
+from ..describe import Description, describe_write
 from ..runner import RunResult, SentStatement, StatementResult
 from ..service import Outcome
-from ..values import json_value
+from ..values import is_number, json_value
+
+# A value longer than this (or with more lines) is shown clipped; the whole value is one click away.
+CLIP_CHARS = 120
+CLIP_LINES = 4
 
 
 def cell_html(value: Any) -> Markup:
-    """One result cell; NULL is marked up so it cannot be mistaken for the text 'NULL'."""
+    """One result cell; NULL is a badge that cannot be mistaken for the text 'NULL'; long values are clipped."""
     if value is None:
-        return Markup('<span class="null" title="SQL NULL">NULL</span>')
+        return Markup('<span class="null" title="SQL NULL (no value)"><span aria-hidden="true">∅ </span>NULL</span>')
     if isinstance(value, bytes | bytearray | memoryview):
         return Markup('<span class="bytes" title="bytes, shown as hex">x\'{}\'</span>').format(bytes(value).hex())
     shown = json_value(value)
-    return escape(shown if isinstance(shown, str) else str(value))
+    text = shown if isinstance(shown, str) else str(value)
+    lines = text.split("\n")
+    if len(text) <= CLIP_CHARS and len(lines) <= CLIP_LINES:
+        return escape(text)
+    clipped = "\n".join(lines[:CLIP_LINES])[:CLIP_CHARS]
+    return Markup(
+        '<details class="long"><summary><span class="clip">{}…</span>'
+        '<span class="visually-hidden"> (show all {:,} characters)</span></summary>'
+        '<div class="whole">{}</div></details>'
+    ).format(clipped, len(text), text)
+
+
+def cell_class(value: Any) -> str:
+    """The cell's class: numbers are right-aligned, NULL has its own background."""
+    if value is None:
+        return "null"
+    return "num" if is_number(value) else ""
+
+
+def sql_name(name: str) -> str:
+    """A table or column name as it is typed in SQL: quoted unless it is a plain lower-case word."""
+    if re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+        return name
+    return '"' + name.replace('"', '""') + '"'
+
+
+def write_description(statement: StatementResult, engine: str, committed: bool) -> Description | None:
+    """The plain sentence (and the every-row warning) for a statement that wrote."""
+    if not statement.wrote:
+        return None
+    return describe_write(statement.sql, engine, statement.rowcount, committed=committed)  # type: ignore[arg-type]
 
 
 def sent_json(sent: SentStatement | None) -> dict[str, Any] | None:
@@ -86,4 +122,12 @@ def python_repr(value: Any) -> str:
 
 
 def register_filters(app: Any) -> None:
-    app.jinja_env.filters.update(cell=cell_html, rows=rows_phrase, pyrepr=python_repr, param_args=param_args)
+    app.jinja_env.filters.update(
+        cell=cell_html,
+        cell_class=cell_class,
+        rows=rows_phrase,
+        pyrepr=python_repr,
+        param_args=param_args,
+        sql_name=sql_name,
+    )
+    app.jinja_env.globals.update(describe_write=write_description)

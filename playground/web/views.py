@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug import Response
 
+from ..catalog import summarise
 from ..errors import CapacityReached, UserError
 from ..grid import COLUMN_TYPES, GridError, ParameterGrid
 from ..service import Outcome, RunRequest
+from ..sharing import grid_from_query
 from .visitor import playground, visitor_id
 
 bp = Blueprint("views", __name__)
@@ -48,7 +51,7 @@ class EditorState:
 
 @bp.get("/")
 def editor() -> str:
-    """The editor; query arguments may pre-fill it (sql, engine, p.NAME once per row), but a GET never runs SQL."""
+    """The editor; query arguments may pre-fill it (sql, engine, p.NAME once per row, t.NAME), but a GET never runs SQL."""
     sql = request.args.get("sql", "")
     engine = request.args.get("engine") or playground().default_engine
     grid = ParameterGrid()
@@ -57,10 +60,7 @@ def editor() -> str:
             names = playground().parameters_of(sql, engine)
         except UserError:
             names = ()
-        columns = [request.args.getlist(f"p.{name}")[: playground().settings.limits.max_grid_rows] for name in names]
-        height = max((len(c) for c in columns), default=1) or 1
-        rows = tuple(tuple(c[r] if r < len(c) else "" for c in columns) for r in range(height))
-        grid = ParameterGrid(names, ("auto",) * len(names), rows)
+        grid = grid_from_query(request.args, names, max_rows=playground().settings.limits.max_grid_rows)
     return _render(EditorState(sql=sql, engine=engine, grid=grid))
 
 
@@ -195,11 +195,16 @@ def _state_from_form(**kwargs: object) -> EditorState:
 
 
 def _render(state: EditorState) -> str:
+    return render_editor(state)
+
+
+def render_editor(state: EditorState, **panels: Any) -> str:
+    """The editor page; `panels` are what a feature adds below it (a plan, a comparison, a link)."""
     service = playground()
     if state.engine not in service.engines:
         state.engine = service.default_engine
     try:
-        tables = service.schema(visitor_id(), state.engine)
+        tables = summarise(service, visitor_id(), state.engine)
     except CapacityReached:
         raise  # no sandbox for this visitor at all: the 503 page says why, not an editor without tables
     except UserError:
@@ -212,4 +217,14 @@ def _render(state: EditorState) -> str:
         tables=tables,
         examples=EXAMPLES,
         limits=service.settings.limits,
+        **panels,
     )
+
+
+def state_from_form() -> EditorState:
+    """The editor as the form sent it (SQL, engine, grid); GridError if the grid's fields are wrong."""
+    state = EditorState(
+        sql=request.form.get("sql", ""), engine=request.form.get("engine") or playground().default_engine
+    )
+    state.grid = grid_from_form(request.form, max_rows=playground().settings.limits.max_grid_rows)
+    return state
