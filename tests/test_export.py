@@ -5,10 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import replace
-
 import pytest
 
+from playground.config import Limits
 from playground.errors import UserError
 from playground.export import csv_cell, csv_chunks, export_result, json_chunks
 from playground.grid import ParameterGrid
@@ -39,9 +38,8 @@ def test_formula_cells_are_neutralised_and_numbers_stay_numbers(playground: Play
     assert csv_cell("\r=cmd") == "'\r=cmd"
 
 
+@pytest.mark.parametrize("limits", [Limits(max_rows=5, max_export_rows=10)])
 def test_a_cut_download_ends_with_a_line_that_says_so(playground: Playground, visitor: str) -> None:
-    small = replace(playground.settings, limits=replace(playground.settings.limits, max_export_rows=10))
-    playground.settings = small
     sql = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20) SELECT i FROM n"
     _, rows = _csv(playground, visitor, sql)
     assert len(rows) == 1 + 10 + 1
