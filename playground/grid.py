@@ -72,6 +72,14 @@ class ParameterGrid:
         cells = self.rows[row]
         return cells[i] if i < len(cells) else ""
 
+    @classmethod
+    def from_params(cls, params: Any) -> ParameterGrid:
+        """The API's JSON parameters (one object or a list) as the grid's text cells, as the editor shows them."""
+        rows = params if isinstance(params, list) else [params or {}]
+        columns = tuple(dict.fromkeys(k for row in rows if isinstance(row, dict) for k in row))
+        cells = tuple(tuple(_cell_text(row.get(c)) for c in columns) for row in rows if isinstance(row, dict))
+        return cls(columns, ("auto",) * len(columns), cells or ((),))
+
     def with_columns(self, names: Sequence[str]) -> ParameterGrid:
         """The same values re-arranged for these columns; new columns start empty, unknown ones go."""
         types = tuple(self.type_of(n) if n in self.columns else "auto" for n in names)
@@ -213,3 +221,12 @@ def bindings_from_json(params: Any, *, max_rows: int, max_value_bytes: int) -> B
             if isinstance(value, int) and not isinstance(value, bool) and not _INT64[0] <= value <= _INT64[1]:
                 raise GridError(f"Row {r}, parameter :{name}: {value} is outside the 64-bit integer range.")
     return Bindings(tuple(dict(row) for row in rows))
+
+
+def _cell_text(value: Any) -> str:
+    """A JSON value as the text a grid cell holds (and reads back as the same value)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

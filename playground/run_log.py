@@ -42,6 +42,7 @@ class RunRecord:
     elapsed_ms: float | None = None
     error: str | None = None
     at: float = 0.0  # when it happened (time.time()); 0 means "when recorded"
+    work: str | None = None  # the run's SQL, grid and engine as JSON, for the visitor's History
 
 
 class RunLogBuffer:

@@ -5,6 +5,7 @@ Both the pages and the JSON API call this service; it knows nothing of Flask.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -168,7 +169,13 @@ class Playground:
                 pass  # always rolled back
         except UserError as e:
             engine = request.engine or self.default_engine
-            self._log(RunRecord(visitor, engine, "run", _error_outcome(e), request.sql, error=e.message), started, e)
+            self._log(
+                RunRecord(
+                    visitor, engine, "run", _error_outcome(e), request.sql, error=e.message, work=_work(request, engine)
+                ),
+                started,
+                e,
+            )
             raise
         token = None
         if result.wrote:
@@ -195,7 +202,15 @@ class Playground:
                     return outcome
         except UserError as e:
             self.store.set_outcome(token, "failed")
-            record = RunRecord(visitor, pending.engine, "commit", _error_outcome(e), request.sql, error=e.message)
+            record = RunRecord(
+                visitor,
+                pending.engine,
+                "commit",
+                _error_outcome(e),
+                request.sql,
+                error=e.message,
+                work=_work(request, pending.engine),
+            )
             self._log(record, started, e)
             raise
         # The data changed since the preview: show the new preview, with a new token.
@@ -327,6 +342,7 @@ class Playground:
                 parameter_rows=outcome.parameter_rows,
                 rowcount=outcome.run.rowcount,
                 elapsed_ms=round(outcome.run.elapsed_ms, 3),
+                work=_work(outcome.request, outcome.engine) if outcome.request else None,
             ),
             started,
         )
@@ -346,6 +362,16 @@ class Playground:
             error=type(error).__name__ if error is not None else None,
         )
         self.store.log_run(record)
+
+
+# History reopens a run from its log line; larger work (a huge grid) is logged without it.
+MAX_LOGGED_WORK_BYTES = 256_000
+
+
+def _work(request: RunRequest, engine: str) -> str | None:
+    """The run's SQL, grid and engine as History keeps them, or None when too large to keep."""
+    text = json.dumps(request.to_json() | {"engine": engine}, ensure_ascii=False)
+    return text if len(text) <= MAX_LOGGED_WORK_BYTES else None
 
 
 def _changed_counts(previewed: list[int], now: list[int]) -> str:

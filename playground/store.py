@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import (
     Column,
     Float,
+    Index,
     Integer,
     MetaData,
     String,
@@ -32,6 +33,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     select,
     update,
 )
@@ -82,6 +84,9 @@ runs = Table(
     Column("rowcount", Integer),
     Column("elapsed_ms", Float),
     Column("error", Text),
+    # What History reopens: the run's SQL, grid and engine (RunRequest.to_json()), for runs and commits.
+    Column("work", Text),
+    Index("ix_playground_runs_visitor_at", "visitor", "at"),
 )
 
 housekeeping = Table(
@@ -145,10 +150,20 @@ class Store:
         for _ in range(5):
             try:
                 metadata.create_all(self.engine)
+                self._add_missing_columns()
                 return
             except (IntegrityError, OperationalError, ProgrammingError):
                 time.sleep(0.2)
         metadata.create_all(self.engine)
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """A bookkeeping database made by an older version gets the run log's newer column and index."""
+        if "work" not in {c["name"] for c in inspect(self.engine).get_columns(runs.name)}:
+            with self.engine.begin() as conn:
+                conn.exec_driver_sql(f"ALTER TABLE {runs.name} ADD COLUMN work TEXT")
+        for index in runs.indexes:
+            index.create(self.engine, checkfirst=True)
 
     # -- pending writes ---------------------------------------------------------------------
 
@@ -306,6 +321,7 @@ class Store:
                         "rowcount": r.rowcount,
                         "elapsed_ms": r.elapsed_ms,
                         "error": _loggable(r.error),
+                        "work": _loggable(r.work),
                     }
                     for r in records
                 ],

@@ -97,10 +97,14 @@ def page_without_js(browser: Any, server: LiveServer) -> Iterator[Any]:
 
 
 def type_sql(page: Any, sql: str) -> None:
-    """Replace the SQL the way a person does: clear the box, then type key by key."""
-    box = page.locator("#sql")
-    box.fill("")
-    box.press_sequentially(sql)
+    """Replace the SQL the way a person does: select all in the editor, delete, then type key by key."""
+    editor = page.locator("#sql-editor .cm-content")
+    editor.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.press("Delete")
+    # The editor closes brackets and quotes as they open; a person types on over the closing ones.
+    editor.press_sequentially(sql)
+    page.keyboard.press("Escape")  # close the completion list, if one is open
 
 
 def result_cells(page: Any, statement: int = 1) -> list[list[str]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+
 import pytest
 
 from playground.config import Limits

@@ -8,6 +8,7 @@ from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import generate_csrf
 
+from .. import history
 from ..errors import UserError
 from ..service import RunRequest
 from .present import outcome_json, schema_json
@@ -98,10 +99,12 @@ def discard() -> ResponseReturnValue:
 
 @bp.post("/reset")
 def reset() -> ResponseReturnValue:
-    """Restore the sample data."""
+    """Restore the sample data; `"clear_history": true` also clears History on that engine."""
     data = request.get_json(silent=True) or {}
     engine = data.get("engine") if isinstance(data, dict) else None
     name = playground().reset(visitor_id(), engine if isinstance(engine, str) else None)
+    if isinstance(data, dict) and data.get("clear_history") is True:
+        history.clear(playground().store, visitor_id(), name)
     return jsonify(status="reset", engine=name)
 
 

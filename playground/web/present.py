@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
@@ -116,6 +117,11 @@ def param_args(values: dict[str, list[str]]) -> dict[str, list[str]]:
     return {f"p.{name}": cells for name, cells in values.items()}
 
 
+def iso_time(seconds: float) -> str:
+    """A stored time (seconds since the epoch) as ISO 8601 in UTC, to the second."""
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def python_repr(value: Any) -> str:
     """A value as Python would print it, which is how the driver sees it."""
     return repr(value)
@@ -129,5 +135,6 @@ def register_filters(app: Any) -> None:
         pyrepr=python_repr,
         param_args=param_args,
         sql_name=sql_name,
+        isotime=iso_time,
     )
     app.jinja_env.globals.update(describe_write=write_description)

@@ -10,6 +10,7 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug import Response
 
+from .. import history
 from ..catalog import summarise
 from ..errors import CapacityReached, UserError
 from ..grid import COLUMN_TYPES, GridError, ParameterGrid
@@ -115,6 +116,8 @@ def discard() -> tuple[str, int]:
 def reset() -> Response:
     """Restore the sample data in the visitor's sandbox."""
     engine = playground().reset(visitor_id(), request.form.get("engine") or None)
+    if request.form.get("clear_history"):
+        history.clear(playground().store, visitor_id(), engine)
     flash(f"Your {playground().backend(engine).label} sandbox was reset to the sample data.")
     return redirect(url_for("views.editor", engine=engine))
 
@@ -166,24 +169,8 @@ def _parameters_or(state: EditorState, fallback: tuple[str, ...]) -> tuple[str, 
 def _state_from_request(previewed: RunRequest | None, **kwargs: object) -> EditorState:
     if previewed is None:
         return EditorState(**kwargs)  # type: ignore[arg-type]
-    grid = previewed.grid
-    if grid is None:
-        rows = previewed.params if isinstance(previewed.params, list) else [previewed.params or {}]
-        columns = tuple(dict.fromkeys(k for row in rows if isinstance(row, dict) for k in row))
-        grid = ParameterGrid(
-            columns,
-            ("auto",) * len(columns),
-            tuple(tuple(_cell_text(row.get(c)) for c in columns) for row in rows if isinstance(row, dict)) or ((),),
-        )
+    grid = previewed.grid if previewed.grid is not None else ParameterGrid.from_params(previewed.params)
     return EditorState(sql=previewed.sql, engine=previewed.engine or "", grid=grid, **kwargs)  # type: ignore[arg-type]
-
-
-def _cell_text(value: object) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def _state_from_form(**kwargs: object) -> EditorState:

@@ -1,0 +1,56 @@
+/* The History panel: loaded when opened (GET /history?fragment=1, the same list the /history page
+ * shows); each entry is a link that reopens the run in the editor. A run served a moment ago by
+ * another worker process may not be written yet: when this page shows an outcome and the newest
+ * entry is older than this page, the panel says so and asks again a little later.
+ */
+(() => {
+  "use strict";
+
+  const panel = document.getElementById("history-panel");
+  const body = document.getElementById("history-body");
+  const wait = document.getElementById("history-wait");
+  if (!panel || !body) return;
+  const loadedAt = Date.now();
+  const RETRY_MS = 2500;
+  const RECENT_MS = 60_000;
+  let tries = 0;
+
+  function localTimes() {
+    for (const time of body.querySelectorAll("time[datetime]")) {
+      const when = new Date(time.getAttribute("datetime"));
+      if (!Number.isNaN(when.getTime())) time.textContent = when.toLocaleString();
+    }
+  }
+
+  function newestIsRecent() {
+    const time = body.querySelector("time[datetime]");
+    if (!time) return false;
+    const when = new Date(time.getAttribute("datetime")).getTime();
+    return loadedAt - when < RECENT_MS;
+  }
+
+  async function load() {
+    let response;
+    try {
+      response = await fetch(panel.dataset.url, { credentials: "same-origin" });
+    } catch {
+      return; // the link to the History page stays
+    }
+    if (!response.ok) return;
+    body.innerHTML = await response.text(); // our own server's escaped HTML
+    localTimes();
+    const missing = panel.dataset.expectRecent && !newestIsRecent();
+    if (wait) {
+      wait.hidden = !missing;
+      wait.textContent = missing ? wait.dataset.text : "";
+    }
+    if (missing && tries++ < 3) setTimeout(load, RETRY_MS);
+  }
+
+  panel.addEventListener("toggle", () => {
+    if (panel.open) {
+      tries = 0;
+      load();
+    }
+  });
+})();
