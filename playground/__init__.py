@@ -51,13 +51,26 @@ def create_app(settings: Settings | None = None, playground: Playground | None =
     app.extensions["playground.settings"] = settings
     csrf.init_app(app)
 
-    from .web import api, assets, comparing, downloads, errors, explaining, health, history, request_log, sharing, views
+    from .web import (
+        api,
+        assets,
+        comparing,
+        downloads,
+        errors,
+        explaining,
+        health,
+        history,
+        request_log,
+        samples,
+        sharing,
+        views,
+    )
     from .web.present import register_filters
 
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
-    for feature in (downloads, explaining, comparing, sharing, history):
+    for feature in (downloads, explaining, comparing, sharing, history, samples):
         app.register_blueprint(feature.bp)
     errors.register(app)
     assets.register(app)

@@ -268,32 +268,37 @@ def test_a_double_click_or_a_resend_of_commit_applies_once(page: Any) -> None:
     from playwright.sync_api import expect
 
     page.goto("/")
-    page.get_by_role("link", name="Lesson 1: insert a user").click()
+    page.get_by_role("link", name="Lesson 1: insert the users").click()
+    # The lesson's two dictionaries, as two grid rows.
     expect(page.get_by_label("Name", exact=True)).to_have_value("Петр")
     expect(page.get_by_label("Age", exact=True)).to_have_value("20")
+    expect(page.get_by_label("Name (row 2)", exact=True)).to_have_value("Василий")
+    expect(page.get_by_label("Age (row 2)", exact=True)).to_have_value("26")
     page.locator("#run-button").click()
-    expect(page.locator("#preview-rowcount")).to_have_text("1 row")
+    expect(page.locator("#preview-rowcount")).to_have_text("2 rows")
 
     page.locator("#commit-button").dblclick()
     expect(page.locator(".committed")).to_contain_text("Committed")
     expect(page.locator("#error")).to_have_count(0)
     users = 'SELECT "Name", "Age" FROM "Users" ORDER BY "Id"'
-    assert api_rows(page, users) == [["Петр", 20], ["Василий", 26], ["Петр", 20]]
+    lesson = [["Петр", 20], ["Василий", 26]]
+    assert api_rows(page, users) == lesson + lesson
 
     # Reload sends the commit's POST again: refused, shown as such, nothing applied twice.
     response = page.reload()
     assert response is not None and response.status == 410
     expect(page.locator("#error")).to_contain_text("nothing was applied again")
     expect(page.locator("#sql")).to_have_value('INSERT INTO "Users" ("Name", "Age") VALUES(:Name, :Age)')
-    assert api_rows(page, users) == [["Петр", 20], ["Василий", 26], ["Петр", 20]]
+    assert api_rows(page, users) == lesson + lesson
 
 
 def test_commit_is_sent_once_when_clicked_again_while_the_server_is_slow(page: Any) -> None:
     from playwright.sync_api import expect
 
     page.goto("/")
-    page.get_by_role("link", name="Lesson 1: insert a user").click()
+    page.get_by_role("link", name="Lesson 1: insert the users").click()
     page.get_by_label("Name", exact=True).fill("Медленный")
+    page.get_by_role("button", name="Remove row 2").click()
     page.locator("#run-button").click()
     expect(page.locator("#preview-rowcount")).to_have_text("1 row")
 

@@ -26,7 +26,9 @@ def cell_html(value: Any) -> Markup:
     if isinstance(value, bytes | bytearray | memoryview):
         return Markup('<span class="bytes" title="bytes, shown as hex">x\'{}\'</span>').format(bytes(value).hex())
     shown = json_value(value)
-    text = shown if isinstance(shown, str) else str(value)
+    text = (
+        ("true" if value else "false") if isinstance(value, bool) else shown if isinstance(shown, str) else str(value)
+    )
     lines = text.split("\n")
     if len(text) <= CLIP_CHARS and len(lines) <= CLIP_LINES:
         return escape(text)

@@ -11,31 +11,16 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug import Response
 
 from .. import history
-from ..catalog import summarise
+from ..catalog import TableSummary, summarise
 from ..errors import CapacityReached, UserError
+from ..examples import EXAMPLES, Example, example
 from ..grid import COLUMN_TYPES, GridError, ParameterGrid
+from ..samples import CHINOOK_TABLES
 from ..service import Outcome, RunRequest
 from ..sharing import grid_from_query
 from .visitor import playground, visitor_id
 
 bp = Blueprint("views", __name__)
-
-# The lessons, offered in the Examples menu exactly as they are written there.
-# Each is (title, SQL, {parameter: [value of row 1, value of row 2, ...]}).
-EXAMPLES: tuple[tuple[str, str, dict[str, list[str]]], ...] = (
-    ("Lesson 1: read the users", 'select * from "Users"', {}),
-    (
-        "Lesson 1: insert a user",
-        'INSERT INTO "Users" ("Name", "Age") VALUES(:Name, :Age)',
-        {"Name": ["Петр"], "Age": ["20"]},
-    ),
-    ("Lesson 2: SELECT with :y", "SELECT x, y FROM some_table WHERE y > :y ORDER BY x, y", {"y": ["6"]}),
-    (
-        "Lesson 2: UPDATE, two rows (executemany)",
-        "UPDATE some_table SET y=:y WHERE x=:x",
-        {"x": ["9", "13"], "y": ["11", "15"]},
-    ),
-)
 
 
 @dataclass
@@ -48,6 +33,7 @@ class EditorState:
     outcome: Outcome | None = None
     error: str | None = None
     notice: str | None = None
+    example: Example | None = None  # the example the editor was opened with (its explanation is shown)
 
 
 @bp.get("/")
@@ -62,7 +48,7 @@ def editor() -> str:
         except UserError:
             names = ()
         grid = grid_from_query(request.args, names, max_rows=playground().settings.limits.max_grid_rows)
-    return _render(EditorState(sql=sql, engine=engine, grid=grid))
+    return _render(EditorState(sql=sql, engine=engine, grid=grid, example=example(request.args.get("example"))))
 
 
 @bp.post("/run")
@@ -190,6 +176,7 @@ def render_editor(state: EditorState, **panels: Any) -> str:
     service = playground()
     if state.engine not in service.engines:
         state.engine = service.default_engine
+    tables: list[TableSummary]
     try:
         tables = summarise(service, visitor_id(), state.engine)
     except CapacityReached:
@@ -203,6 +190,7 @@ def render_editor(state: EditorState, **panels: Any) -> str:
         column_types=COLUMN_TYPES,
         tables=tables,
         examples=EXAMPLES,
+        chinook_loaded={t.name for t in tables} >= CHINOOK_TABLES,
         limits=service.settings.limits,
         **panels,
     )

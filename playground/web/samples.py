@@ -1,0 +1,31 @@
+"""Load the optional Chinook sample into the visitor's sandbox on one engine."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, request, url_for
+from werkzeug import Response
+
+from ..errors import UserError
+from ..examples import example
+from ..samples import load_chinook
+from .visitor import playground, visitor_id
+
+bp = Blueprint("samples", __name__)
+
+LOADED = "Chinook is in your {engine} sandbox now: 11 tables of a music store. Reset takes it away again."
+
+
+@bp.post("/samples/chinook")
+def chinook() -> Response:
+    """Load Chinook (committed) and go back to the editor, to the example that asked for it."""
+    engine = request.form.get("engine") or None
+    back = example(request.form.get("example"))
+    try:
+        name = load_chinook(playground(), visitor_id(), engine)
+        flash(LOADED.format(engine=playground().backend(name).label))
+    except UserError as e:
+        name = playground().backend(engine).name
+        flash(e.message)
+    if back is not None:
+        return redirect(url_for("views.editor", **back.query_args(name)))
+    return redirect(url_for("views.editor", engine=name))
