@@ -18,37 +18,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import test_browser
 from server_support import LiveServer, live_server
-from test_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, _missing, api_rows, result_cells, type_sql  # noqa: F401
+from test_browser import _open_page, api_rows, result_cells, type_sql
 
 from playground.backends.postgresql import PostgresBackend
 from playground.config import Limits
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 SELECT_Y = "SELECT x, y FROM some_table WHERE y > :y ORDER BY x"
+
+browser = test_browser.browser  # the same module-scoped Chromium fixture (one browser per module)
 UPDATE_XY = "UPDATE some_table SET y=:y WHERE x=:x"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    import os
-
-    missing = _missing()
-    if missing:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true but the browser tests cannot run: {missing}")
-        pytest.skip(missing)
-    from playwright.sync_api import sync_playwright
-
-    playwright = sync_playwright().start()
-    try:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-    finally:
-        playwright.stop()
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -79,19 +60,8 @@ def engine(server: LiveServer) -> str:
 
 
 def _open(browser: Any, server: LiveServer, **options: Any) -> Iterator[Any]:
-    from playwright.sync_api import expect
-
-    expect.set_options(timeout=TIMEOUT_MS)
-    context = browser.new_context(base_url=server.url, accept_downloads=True, **options)
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    try:
-        yield page
-    finally:
-        context.close()
-    assert errors == [], f"JavaScript errors on the page: {errors}"
+    """A page in a context of its own (its own sandbox), downloads allowed; JS errors fail the test."""
+    yield from _open_page(browser, server, accept_downloads=True, **options)
 
 
 @pytest.fixture

@@ -46,6 +46,8 @@ BAD_VALUES: dict[str, tuple[str, str]] = {
     "PLAYGROUND_MAX_GRID_ROWS": ("0", "PLAYGROUND_MAX_GRID_ROWS must be positive"),
     "PLAYGROUND_MAX_VALUE_BYTES": ("1MB", "PLAYGROUND_MAX_VALUE_BYTES must be a whole number"),
     "PLAYGROUND_MAX_RESULT_BYTES": ("lots", "PLAYGROUND_MAX_RESULT_BYTES must be a whole number"),
+    "PLAYGROUND_MAX_EXPORT_ROWS": ("0", "PLAYGROUND_MAX_EXPORT_ROWS must be positive"),
+    "PLAYGROUND_MAX_EXPORT_BYTES": ("many", "PLAYGROUND_MAX_EXPORT_BYTES must be a whole number"),
     "PLAYGROUND_SANDBOX_TTL": ("1d", "PLAYGROUND_SANDBOX_TTL must be a whole number"),
     "PLAYGROUND_MAX_SANDBOXES": ("-1", "PLAYGROUND_MAX_SANDBOXES must be positive"),
     "PLAYGROUND_SQLITE_MAX_PAGES": ("0", "PLAYGROUND_SQLITE_MAX_PAGES must be positive"),

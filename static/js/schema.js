@@ -22,7 +22,7 @@
     button.type = "button";
     button.className = "insert-name";
     button.dataset.insert = name.dataset.insert;
-    button.title = `Insert ${name.dataset.insert}`;
+    button.title = (panel.dataset.insertTitle || "{name}").replace("{name}", name.dataset.insert);
     button.append(name.cloneNode(true));
     name.replaceWith(button);
   }
