@@ -60,6 +60,11 @@ def test_the_wheel_holds_templates_static_and_sample(wheel: Path) -> None:
         "playground/static/js/grid.js",
         "playground/sample/sqlite.sql",
         "playground/sample/postgresql.sql",
+        "playground/sample/chinook/Chinook_PostgreSql.sql.gz",
+        "playground/sample/chinook/LICENSE.md",
+        "playground/static/vendor/codemirror.js",
+        "playground/static/vendor/codemirror.LICENSE.txt",
+        "playground/static/js/editor.js",
     ):
         assert expected in names
 
