@@ -244,7 +244,7 @@ class Playground:
         backend, script, bindings = self.prepare(request)
         self._ready_sandbox(visitor, backend)
         limits = self.settings.limits
-        with backend.session(visitor) as session:
+        with backend.session(visitor, script) as session:
             try:
                 result = run_statements(
                     session,

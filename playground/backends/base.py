@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from ..config import Limits
 from ..errors import UserError
-from ..script import Statement
+from ..script import Script, Statement
 
 VISITOR_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -94,8 +94,11 @@ class Backend(Protocol):
 
     def drop_sandbox(self, visitor: str) -> None: ...
 
-    def session(self, visitor: str) -> AbstractContextManager[Session]:
-        """A Session on the visitor's sandbox, on a fresh connection with the engine's limits."""
+    def session(self, visitor: str, script: Script | None = None) -> AbstractContextManager[Session]:
+        """A Session on the visitor's sandbox, on a connection with the engine's limits, for running `script`.
+
+        The script (None: anything) lets the engine skip work the script cannot need.
+        """
         ...
 
     def guard(self, session: Session, statement: Statement) -> AbstractContextManager[Evidence]:

@@ -65,10 +65,12 @@ Where each part lives:
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import create_engine, event
@@ -80,20 +82,23 @@ from sqlalchemy.pool import NullPool
 
 from ..config import Limits
 from ..errors import SandboxFull, UserError
-from ..script import Statement
+from ..script import Script, Statement
 from .base import Column, Evidence, Table, record_sent_statements
 from .pg_errors import SandboxBusy, first_line  # SandboxBusy is imported from here too
 from .pg_errors import translate_error as translate_pg_error
-from .pg_evidence import AFTER_STATEMENT, BASELINE_KEY, Snapshot, after_statement
+from .pg_evidence import BASELINE_KEY, Snapshot, after_statement, before_statement
 from .pg_sandboxes import PgSandboxes
 from .pg_sequences import COMMITTED_KEY, SEQUENCE_LOCK, give_back, read_sequences
 from .pg_statements import check_statement, shape, split_statements
+from .pg_watchdog import WATCHDOG
 
 log = logging.getLogger("playground.postgresql")
 
 # The watchdog fires a little after statement_timeout, which normally ends the statement first.
 _WATCHDOG_GRACE_S = 0.1
 _STREAM_KEY = "playground.pg.stream"
+# Each statement's shape, parsed once per process (the same SQL runs again and again).
+_shape = lru_cache(maxsize=1024)(shape)
 
 
 class _StreamingContext(PGExecutionContext_psycopg2):
@@ -113,6 +118,14 @@ class _StreamingContext(PGExecutionContext_psycopg2):
             return self.create_server_side_cursor()
         self._is_server_side = False
         return self.create_default_cursor()
+
+
+_SEQUENCE_FUNCTIONS = re.compile(r"nextval|setval", re.IGNORECASE)
+
+
+def _may_take_values(script: Script) -> bool:
+    """Whether running the script may take sequence values (anything but plain SELECTs without nextval/setval)."""
+    return not all(_shape(s.sql).streamable and not _SEQUENCE_FUNCTIONS.search(s.sql) for s in script.statements)
 
 
 # -- the backend --------------------------------------------------------------------------
@@ -195,15 +208,17 @@ class PostgresBackend:
 
     # -- running ------------------------------------------------------------------------
 
-    def session(self, visitor: str) -> AbstractContextManager[Session]:
+    def session(self, visitor: str, script: Script | None = None) -> AbstractContextManager[Session]:
         """A Session on a fresh connection; afterwards, unless it committed, sequences are set back.
 
         PostgreSQL's sequences are not transactional: a rolled-back INSERT keeps the SERIAL value
         it took. So the sandbox's sequences are read before the transaction begins and, unless it
         committed, those that moved are set back after it, on the same connection, when no other
-        connection can have taken a value meanwhile (see pg_sequences).
+        connection can have taken a value meanwhile (see pg_sequences). That costs two round
+        trips, so a script of plain SELECTs that do not name nextval or setval skips it (a
+        function of the student's own that takes a value then leaves a harmless gap).
         """
-        return self._session(visitor, sequences=True)
+        return self._session(visitor, sequences=script is None or _may_take_values(script))
 
     @contextmanager
     def _session(self, visitor: str, *, sequences: bool) -> Iterator[Session]:
@@ -228,7 +243,8 @@ class PostgresBackend:
                 yield session
             finally:
                 session.close()
-                give_back(connection, before)
+                if sequences:
+                    give_back(connection, before)
                 connection.close()
             return
 
@@ -297,9 +313,10 @@ class PostgresBackend:
                 cur.execute(
                     f"SET LOCAL statement_timeout = {ms}; SET LOCAL lock_timeout = {ms}; "
                     f"SET LOCAL idle_in_transaction_session_timeout = {idle_ms}; "
-                    f"SELECT pg_catalog.pg_advisory_xact_lock_shared({SEQUENCE_LOCK}); " + AFTER_STATEMENT
+                    f"SELECT pg_catalog.pg_advisory_xact_lock_shared({SEQUENCE_LOCK})"
                 )
-                conn.info[BASELINE_KEY] = Snapshot.of(cur.fetchall())
+            # Nothing changed yet in this transaction (see pg_evidence for why the counts start at zero).
+            conn.info[BASELINE_KEY] = Snapshot.ZERO
 
         @event.listens_for(engine, "commit")
         def _on_commit(conn: Any) -> None:
@@ -317,9 +334,10 @@ class PostgresBackend:
         conn = session.connection()
         raw = conn.connection.driver_connection
         evidence = Evidence()
-        kind = shape(statement.sql)
+        kind = _shape(statement.sql)
         # The dict itself: after a lost connection, Connection.info refuses to be read.
         info = conn.info
+        before_statement(conn, raw)
         info[_STREAM_KEY] = kind.streamable
         lock = threading.Lock()
         active = [True]
@@ -330,14 +348,12 @@ class PostgresBackend:
                     evidence.timed_out = True
                     raw.cancel()
 
-        timer = threading.Timer(self.limits.time_limit_ms / 1000 + _WATCHDOG_GRACE_S, watchdog)
-        timer.daemon = True
-        timer.start()
+        alarm = WATCHDOG.arm(self.limits.time_limit_ms / 1000 + _WATCHDOG_GRACE_S, watchdog)
 
         def stop() -> None:
             with lock:
                 active[0] = False
-            timer.cancel()
+            alarm.cancel()
             info.pop(_STREAM_KEY, None)
 
         try:

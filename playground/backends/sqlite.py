@@ -29,7 +29,7 @@ from sqlalchemy.pool import QueuePool
 
 from ..config import Limits
 from ..errors import RefusedStatement, SandboxFull, TimeLimitExceeded, UserError
-from ..script import Statement
+from ..script import Script, Statement
 from ..sqltext import tokenize
 from .base import TRANSACTION_CONTROL, Column, Evidence, Table, check_visitor_id, record_sent_statements
 from .engine_cache import EngineCache
@@ -224,7 +224,7 @@ class SqliteBackend:
     # -- running ----------------------------------------------------------------------------
 
     @contextmanager
-    def session(self, visitor: str) -> Iterator[Session]:
+    def session(self, visitor: str, script: Script | None = None) -> Iterator[Session]:
         with Session(self._engines.get(str(self.path(visitor)))) as session:
             yield session
 
