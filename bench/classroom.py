@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     )  # type: ignore[operator]
     parser.add_argument("--threads", type=int, default=int(os.environ.get("PLAYGROUND_THREADS", "4")))
     parser.add_argument("--postgres-url", default=os.environ.get("BENCH_POSTGRES_URL", ""))
+    parser.add_argument("--playground-root", type=Path, default=servers.ROOT, help="serve this checkout")
     args = parser.parse_args(argv)
     if args.engine == "postgresql" and not args.postgres_url:
         parser.error("PostgreSQL needs BENCH_POSTGRES_URL (or --postgres-url)")
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.engine == "postgresql":
             env |= {"PLAYGROUND_DATABASE_URL": args.postgres_url, "PLAYGROUND_POSTGRES_PREFIX": prefix}
         try:
-            with servers.playground(settings, Path(tmp), env) as server:
+            with servers.playground(settings, Path(tmp), env, args.playground_root) as server:
                 memory = MemoryWatch(server)
                 ok = _class_at_work(server, args, memory)
                 if args.arrivals:

@@ -66,6 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=int(os.environ.get("PLAYGROUND_THREADS", "4")))
     parser.add_argument("--postgres-url", default=os.environ.get("BENCH_POSTGRES_URL", ""))
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
+    parser.add_argument(
+        "--playground-root",
+        type=Path,
+        default=servers.ROOT,
+        help="serve the playground from this checkout (default: this one)",
+    )
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         print("bench: wrk is not installed (Debian: apt-get install wrk)", file=sys.stderr)
@@ -105,7 +111,7 @@ def _bench_engine(
             systems["floor"] = stack.enter_context(servers.floor(settings, tmp, args.postgres_url))
             env |= {"PLAYGROUND_DATABASE_URL": args.postgres_url, "PLAYGROUND_POSTGRES_PREFIX": prefix}
             stack.callback(_drop_postgres_sandboxes, args.postgres_url, prefix)
-        playground = stack.enter_context(servers.playground(settings, tmp, env))
+        playground = stack.enter_context(servers.playground(settings, tmp, env, args.playground_root))
         systems["playground"] = playground
         visitors = _visitors(playground.url, engine, max(concurrency), tmp / "visitors.tsv")
         order = ["floor", "playground", "datasette"]

@@ -16,7 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,7 +84,9 @@ def _gunicorn(settings: ServerSettings, port: int, app: str, worker_class: str =
 
 
 @contextmanager
-def started(name: str, command: list[str], env: dict[str, str], log_dir: Path, ready_path: str) -> Iterator[Server]:
+def started(
+    name: str, command: list[str], env: dict[str, str], log_dir: Path, ready_path: str, root: Path = ROOT
+) -> Iterator[Server]:
     port = int(command[command.index("--port") + 1]) if "--port" in command else None
     if port is None:
         bind = command[command.index("--bind") + 1]
@@ -93,11 +95,11 @@ def started(name: str, command: list[str], env: dict[str, str], log_dir: Path, r
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             command,
-            env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+            env={**os.environ, **env, "PYTHONPATH": str(root)},
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            cwd=ROOT,
+            cwd=root,
             start_new_session=True,
         )
     server = Server(name, f"http://127.0.0.1:{port}", process, log_path)
@@ -108,19 +110,24 @@ def started(name: str, command: list[str], env: dict[str, str], log_dir: Path, r
         _stop(process)
 
 
-def playground(settings: ServerSettings, log_dir: Path, env: dict[str, str]) -> Iterator[Server]:
+def playground(
+    settings: ServerSettings, log_dir: Path, env: dict[str, str], root: Path = ROOT
+) -> AbstractContextManager[Server]:
+    """`playground serve` from the checkout at `root` (another commit's, to measure before and after)."""
     port = free_port()
     command = [sys.executable, "-m", "playground.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
     command += ["--workers", str(settings.workers), "--threads", str(settings.threads)]
-    return started("playground", command, env, log_dir, "/api/session")
+    return started("playground", command, env, log_dir, "/api/session", root)
 
 
-def floor(settings: ServerSettings, log_dir: Path, database: str, name: str = "floor") -> Iterator[Server]:
+def floor(
+    settings: ServerSettings, log_dir: Path, database: str, name: str = "floor"
+) -> AbstractContextManager[Server]:
     command = _gunicorn(settings, free_port(), "bench.floor_app:create_app()")
     return started(name, command, {"BENCH_FLOOR_DATABASE": database}, log_dir, "/w1?id=1")
 
 
-def datasette(settings: ServerSettings, log_dir: Path, database: Path) -> Iterator[Server]:
+def datasette(settings: ServerSettings, log_dir: Path, database: Path) -> AbstractContextManager[Server]:
     command = _gunicorn(settings, free_port(), "bench.datasette_app:create_app()", "uvicorn_worker.UvicornWorker")
     return started("datasette", command, {"BENCH_DATASETTE_DATABASE": str(database)}, log_dir, "/bench.json")
 

@@ -71,6 +71,8 @@ class Settings:
     # Names of PostgreSQL sandbox databases and roles start with this (several playgrounds, or a
     # test run, can share one server without touching each other's sandboxes).
     postgres_prefix: str = "pgsb"
+    # PostgreSQL sandboxes made ahead of time, so that a class arriving at once does not wait.
+    postgres_spare_sandboxes: int = 5
     sandbox_ttl_seconds: int = 24 * 3600
     max_sandboxes: int = 500
     # The run log is written in batches, at most this many seconds after a run (and at shutdown).
@@ -107,6 +109,9 @@ class Settings:
             secret_key=_secret_key(env, "PLAYGROUND_SECRET_KEY"),
             database_url=_database_url(env, "PLAYGROUND_DATABASE_URL"),
             postgres_prefix=_prefix(env, "PLAYGROUND_POSTGRES_PREFIX", cls.postgres_prefix),
+            postgres_spare_sandboxes=_int(
+                env, "PLAYGROUND_POSTGRES_SPARE_SANDBOXES", cls.postgres_spare_sandboxes, minimum=0
+            ),
             sandbox_ttl_seconds=_int(env, "PLAYGROUND_SANDBOX_TTL", cls.sandbox_ttl_seconds),
             max_sandboxes=_int(env, "PLAYGROUND_MAX_SANDBOXES", cls.max_sandboxes),
             run_log_flush_seconds=_int(env, "PLAYGROUND_RUN_LOG_FLUSH_SECONDS", cls.run_log_flush_seconds),

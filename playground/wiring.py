@@ -20,7 +20,10 @@ def build_playground(settings: Settings) -> Playground:
         # The constructor checks the server and the admin role's rights (ConfigError in one line).
         try:
             backends["postgresql"] = PostgresBackend(
-                settings.database_url, settings.limits, sandbox_prefix=settings.postgres_prefix
+                settings.database_url,
+                settings.limits,
+                sandbox_prefix=settings.postgres_prefix,
+                spare_sandboxes=settings.postgres_spare_sandboxes,
             )
         except ConfigError as e:
             raise ConfigError(f"PLAYGROUND_DATABASE_URL: {e}") from None

@@ -25,6 +25,7 @@ from .base import check_visitor_id
 from .pg_admin import PgAdmin, ident
 from .pg_errors import first_line
 from .pg_roles import PgRoles, owner_of
+from .pg_spares import SpareSandboxes
 from .pg_template import ensure_template
 
 
@@ -32,7 +33,13 @@ class PgSandboxes:
     """Sandboxes as databases `<prefix>_sb_<id>` with login roles of the same name."""
 
     def __init__(
-        self, admin_url: str, limits: Limits, sandbox_prefix: str = "pgsb", sample_sql: str | None = None
+        self,
+        admin_url: str,
+        limits: Limits,
+        sandbox_prefix: str = "pgsb",
+        sample_sql: str | None = None,
+        *,
+        spare_sandboxes: int = 0,
     ) -> None:
         if not SANDBOX_PREFIX.fullmatch(sandbox_prefix):
             raise ConfigError(
@@ -51,6 +58,14 @@ class PgSandboxes:
         self._secret = self._load_secret()
         self.roles = PgRoles(self.admin, self._password)
         self.template = ensure_template(self.admin, self.sample_sql)
+        self.spares = SpareSandboxes(
+            self.admin,
+            spare_sandboxes,
+            template=lambda: self.template,
+            make=self._make_spare,
+            drop=self._drop_by_name,
+            password=self._password,
+        )
 
     # -- the admin connection (see pg_admin) ----------------------------------------------
 
@@ -137,7 +152,7 @@ class PgSandboxes:
         self._ensure(name, created)
         return bool(created)
 
-    def _ensure(self, name: str, created: list[bool]) -> None:
+    def _ensure(self, name: str, created: list[bool], *, claim: bool = True) -> None:
         """Create what is missing of the sandbox; appends to `created` once it made the database.
 
         The sandbox is ready once its role may CONNECT to it, which is granted last.
@@ -155,6 +170,9 @@ class PgSandboxes:
             allow, can_login, can_connect = cur.fetchone()
             if allow and can_login and can_connect:
                 return
+            if claim and allow is None and can_login is None and self.spares.claim(name):
+                created.append(True)  # a spare made ahead of time is now this visitor's
+                return
             self.roles.ensure(cur, name)
             if allow is None:
                 try:
@@ -167,6 +185,10 @@ class PgSandboxes:
             self.roles.hand_over_sample(cur, name, owner)
             cur.execute(f"GRANT {ident(owner)} TO {quoted}")
             cur.execute(f"GRANT CONNECT, TEMPORARY ON DATABASE {quoted} TO {quoted}")
+
+    def _make_spare(self, name: str) -> None:
+        """A complete sandbox under `name` (a random one no visitor id maps to)."""
+        self._ensure(name, [], claim=False)
 
     def repair_role(self, name: str) -> None:
         """Undo what sandbox role `name` may have done to itself (its password, its defaults)."""
@@ -183,10 +205,12 @@ class PgSandboxes:
         self.ensure_sandbox(visitor)
 
     def drop_sandbox(self, visitor: str) -> None:
-        name = self.sandbox_name(visitor)
+        self._drop_by_name(self.sandbox_name(visitor))
+        self.roles.drop_orphans()
+
+    def _drop_by_name(self, name: str) -> None:
         self.admin.drop_database(name)
         self.roles.drop(name)
-        self.roles.drop_orphans()
 
     def drop_everything(self) -> None:
         """Drop every sandbox, template and role of this prefix, and the secret table.

@@ -138,10 +138,16 @@ class PostgresBackend:
     label = "PostgreSQL"
 
     def __init__(
-        self, admin_url: str, limits: Limits, *, sandbox_prefix: str = "pgsb", sample_sql: str | None = None
+        self,
+        admin_url: str,
+        limits: Limits,
+        *,
+        sandbox_prefix: str = "pgsb",
+        sample_sql: str | None = None,
+        spare_sandboxes: int = 0,
     ) -> None:
         self.limits = limits
-        self.sandboxes = PgSandboxes(admin_url, limits, sandbox_prefix, sample_sql)
+        self.sandboxes = PgSandboxes(admin_url, limits, sandbox_prefix, sample_sql, spare_sandboxes=spare_sandboxes)
         self._engines: dict[str, Engine] = {}
         self._engines_lock = threading.Lock()
 

@@ -1,0 +1,156 @@
+"""Spare PostgreSQL sandboxes, made ahead of time, so that a class arriving at once does not wait.
+
+Making a sandbox (a database copied from the template, two roles, the sample handed over, the
+grants) takes a few hundred milliseconds of the server's time; a hundred students arriving within
+ten seconds queue behind each other for seconds. A spare is a complete sandbox under a random
+name that no visitor id maps to, marked by a comment naming the template it was copied from.
+Claiming one renames its database and its two roles to the visitor's names and sets the login
+role's password, in one transaction: either the visitor has a whole sandbox or the spare stays a
+spare (two processes claiming the same spare: one rename waits for the other and then finds no
+such database). A background thread in one process at a time (an advisory lock) makes new
+spares until PLAYGROUND_POSTGRES_SPARE_SANDBOXES are ready again.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import psycopg2
+import psycopg2.errors
+import psycopg2.extensions
+
+from .pg_admin import PgAdmin, ident
+from .pg_errors import first_line
+from .pg_roles import owner_of
+
+log = logging.getLogger("playground.postgresql")
+
+_TOP_UP_LOCK = 123589619970420  # the advisory lock one topping-up process holds ("pgspare")
+_COMMENT = "SQL Playground spare sandbox from {template}"
+
+
+class SpareSandboxes:
+    """`claim(name)` turns a ready spare into sandbox `name`; `top_up()` makes spares in the background."""
+
+    def __init__(
+        self,
+        admin: PgAdmin,
+        keep: int,
+        *,
+        template: Callable[[], str],
+        make: Callable[[str], None],
+        drop: Callable[[str], None],
+        password: Callable[[str], str],
+    ) -> None:
+        self.admin = admin
+        self.keep = keep
+        self._template = template  # the current template's name
+        self._make = make  # makes a complete sandbox under a name
+        self._drop = drop  # drops a sandbox's database and roles by name
+        self._password = password
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def claim(self, name: str) -> bool:
+        """Make a spare sandbox `name`'s own; False if none was ready."""
+        if not self.keep:
+            return False
+        comment = _COMMENT.format(template=self._template())
+        with self.admin.cursor() as cur:
+            cur.execute(
+                "SELECT d.datname FROM pg_database d WHERE d.datname ~ %s "
+                "AND pg_catalog.shobj_description(d.oid, 'pg_database') = %s ORDER BY d.oid LIMIT 5",
+                (self.admin.pattern("sb"), comment),
+            )
+            candidates = [r[0] for r in cur.fetchall()]
+        self.top_up()
+        for spare in candidates:
+            try:
+                self._rename(spare, name)
+                return True
+            except (psycopg2.errors.InvalidCatalogName, psycopg2.errors.UndefinedObject, psycopg2.errors.ObjectInUse):
+                continue  # another process claimed it a moment ago
+            except psycopg2.Error as e:
+                log.warning("spare sandbox %s not claimed: %s", spare, first_line(e))
+        return False
+
+    def _rename(self, spare: str, name: str) -> None:
+        with self.admin.cursor() as cur:
+            conn = cur.connection
+            conn.autocommit = False
+            try:
+                verifier = psycopg2.extensions.encrypt_password(self._password(name), name, conn, "scram-sha-256")
+                cur.execute(f"ALTER DATABASE {ident(spare)} RENAME TO {ident(name)}")
+                cur.execute(f"COMMENT ON DATABASE {ident(name)} IS NULL")
+                cur.execute(f"ALTER ROLE {ident(spare)} RENAME TO {ident(name)}")
+                cur.execute(f"ALTER ROLE {ident(name)} PASSWORD %s", (verifier,))
+                cur.execute(f"ALTER ROLE {ident(owner_of(spare))} RENAME TO {ident(owner_of(name))}")
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+            finally:
+                conn.autocommit = True
+
+    def top_up(self) -> None:
+        """Make spares until `keep` are ready, in a background thread (one process at a time)."""
+        if not self.keep:
+            return
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._thread = threading.Thread(target=self._top_up, name="playground-spares", daemon=True)
+            self._thread.start()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Until this process's topping up is done (for tests and the benchmark)."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
+    def _top_up(self) -> None:
+        try:
+            conn = psycopg2.connect(
+                self.admin.url.set(drivername="postgresql").render_as_string(hide_password=False),
+                connect_timeout=10,
+                application_name="playground-admin",
+            )
+        except psycopg2.Error as e:
+            log.warning("no spare sandboxes made: %s", first_line(e))
+            return
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_catalog.pg_try_advisory_lock(%s)", (_TOP_UP_LOCK,))
+                if not cur.fetchone()[0]:
+                    return  # another process is making them
+                try:
+                    self._make_missing(cur)
+                finally:
+                    cur.execute("SELECT pg_catalog.pg_advisory_unlock(%s)", (_TOP_UP_LOCK,))
+        except Exception:
+            log.exception("making spare sandboxes failed")
+        finally:
+            conn.close()
+
+    def _make_missing(self, cur: Any) -> None:
+        comment = _COMMENT.format(template=self._template())
+        cur.execute(
+            "SELECT d.datname, pg_catalog.shobj_description(d.oid, 'pg_database') FROM pg_database d "
+            "WHERE d.datname ~ %s AND pg_catalog.shobj_description(d.oid, 'pg_database') LIKE %s",
+            (self.admin.pattern("sb"), _COMMENT.format(template="%")),
+        )
+        ready = 0
+        for spare, its_comment in cur.fetchall():
+            if its_comment == comment:
+                ready += 1
+            else:  # copied from an older template: not what a new visitor should get
+                self._drop(spare)
+        for _ in range(self.keep - ready):
+            spare = f"{self.admin.prefix}_sb_{secrets.token_hex(12)}"
+            self._make(spare)
+            cur.execute(f"COMMENT ON DATABASE {ident(spare)} IS %s", (comment,))
