@@ -79,9 +79,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=int(os.environ.get("PLAYGROUND_THREADS", "4")))
     parser.add_argument("--postgres-url", default=os.environ.get("BENCH_POSTGRES_URL", ""))
     parser.add_argument("--playground-root", type=Path, default=servers.ROOT, help="serve this checkout")
+    parser.add_argument(
+        "--spares", type=int, default=-1, help="PostgreSQL spare sandboxes to keep (default: one per arriving visitor)"
+    )
     args = parser.parse_args(argv)
     if args.engine == "postgresql" and not args.postgres_url:
         parser.error("PostgreSQL needs BENCH_POSTGRES_URL (or --postgres-url)")
+    if args.spares < 0:
+        args.spares = args.arrivals
     settings = servers.ServerSettings(args.workers, args.threads)
     load = os.getloadavg()
     print(
@@ -93,7 +98,12 @@ def main(argv: list[str] | None = None) -> int:
         env = {"PLAYGROUND_DATA_DIR": str(Path(tmp) / "data")}
         prefix = args.prefix = f"class{secrets.token_hex(3)}"
         if args.engine == "postgresql":
-            env |= {"PLAYGROUND_DATABASE_URL": args.postgres_url, "PLAYGROUND_POSTGRES_PREFIX": prefix}
+            # Spares for the whole arriving class, made while the first class works (see pg_spares).
+            env |= {
+                "PLAYGROUND_DATABASE_URL": args.postgres_url,
+                "PLAYGROUND_POSTGRES_PREFIX": prefix,
+                "PLAYGROUND_POSTGRES_SPARE_SANDBOXES": str(args.spares),
+            }
         try:
             with servers.playground(settings, Path(tmp), env, args.playground_root) as server:
                 memory = MemoryWatch(server)
@@ -246,9 +256,10 @@ def _check_nothing_lost(students: list[Visitor], tally: Tally) -> bool:
 
 def _class_arriving(server: servers.Server, args: Any, memory: MemoryWatch, data_dir: Path) -> bool:
     print(f"\nA class of {args.arrivals} arriving within {args.arrival_window:.0f} s:", flush=True)
+    if args.engine == "postgresql":
+        print(f"spare sandboxes ready: {_wait_for_spares(args)}", flush=True)
     time.sleep(3)  # let the server settle after the class at work
     idle_before = memory.now()
-    disk_before = _sandbox_disk(args, data_dir)
     rng = random.Random(42)
     arrivals = sorted(rng.uniform(0, args.arrival_window) for _ in range(args.arrivals))
     first_results: list[float] = []
@@ -277,9 +288,8 @@ def _class_arriving(server: servers.Server, args: Any, memory: MemoryWatch, data
     )
     time.sleep(3)
     idle_after = memory.now()
-    disk_after = _sandbox_disk(args, data_dir)
-    if disk_before is not None and disk_after is not None:
-        print(f"disk per sandbox: {(disk_after - disk_before) / args.arrivals / 1e6:,.2f} MB")
+    total, count = _sandbox_disk(args, data_dir)
+    print(f"disk per sandbox: {total / max(count, 1) / 1e6:,.2f} MB (the average over {count} sandboxes)")
     print(
         f"server memory per idle sandbox: {(idle_after - idle_before) / args.arrivals / 1e3:,.0f} KB "
         f"({idle_before / 1e6:,.0f} MB before the arrivals, {idle_after / 1e6:,.0f} MB after)"
@@ -305,6 +315,25 @@ def _class_arriving(server: servers.Server, args: Any, memory: MemoryWatch, data
     return not failures
 
 
+def _wait_for_spares(args: Any, timeout: float = 300) -> int:
+    """Until the server has made the spares it keeps (or the time is up); how many are ready."""
+    import psycopg2
+
+    deadline = time.monotonic() + timeout
+    while True:
+        with psycopg2.connect(args.postgres_url) as conn, conn.cursor() as cur:
+            cur.execute(
+                "SELECT count(*) FROM pg_database WHERE datname ~ %s "
+                "AND shobj_description(oid, 'pg_database') LIKE 'SQL Playground spare sandbox%%'",
+                (f"^{args.prefix}_sb_",),
+            )
+            ready = int(cur.fetchone()[0])
+        conn.close()
+        if ready >= args.spares or time.monotonic() > deadline:
+            return ready
+        time.sleep(2)
+
+
 def _all_at_once(calls: list[Callable[[], None]]) -> None:
     threads = [threading.Thread(target=call, daemon=True) for call in calls]
     for thread in threads:
@@ -313,17 +342,21 @@ def _all_at_once(calls: list[Callable[[], None]]) -> None:
         thread.join(timeout=600)
 
 
-def _sandbox_disk(args: Any, data_dir: Path) -> int | None:
+def _sandbox_disk(args: Any, data_dir: Path) -> tuple[int, int]:
+    """The bytes the sandboxes take on disk, and how many there are (PostgreSQL: spares included)."""
     if args.engine == "sqlite":
-        return sum(p.stat().st_size for p in (data_dir / "sandboxes" / "sqlite").glob("*.sqlite3"))
+        files = list((data_dir / "sandboxes" / "sqlite").glob("*.sqlite3"))
+        return sum(p.stat().st_size for p in files), len(files)
     import psycopg2
 
     with psycopg2.connect(args.postgres_url) as conn, conn.cursor() as cur:
         cur.execute(
-            "SELECT coalesce(sum(pg_database_size(datname)), 0) FROM pg_database WHERE datname ~ %s",
+            "SELECT coalesce(sum(pg_database_size(datname)), 0), count(*) FROM pg_database WHERE datname ~ %s",
             (f"^{args.prefix}_sb_",),
         )
-        return int(cur.fetchone()[0])
+        total, count = cur.fetchone()
+    conn.close()
+    return int(total), int(count)
 
 
 if __name__ == "__main__":

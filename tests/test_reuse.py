@@ -105,3 +105,26 @@ def test_the_engine_cache_is_bounded_and_disposes_what_it_lets_go(tmp_path: Path
     assert disposed == ["b"] and len(cache) == 2
     cache.discard("a")
     assert disposed == ["b", "a"]
+
+
+def test_the_result_table_renders_every_value_as_the_cell_filter_does() -> None:
+    import datetime as dt
+    from decimal import Decimal
+
+    from playground.web.present import cell_class, cell_html, result_rows_html
+
+    rows = (
+        (1, "a<b & 'c' \"d\"", None, 2.5),
+        (True, b"\x01\xff", float("nan"), Decimal("1.50")),
+        (dt.date(2020, 1, 2), "", -3, float("-inf")),
+        (10**30, "Петр", dt.datetime(2020, 1, 2, 3, 4, 5), "NULL"),
+        ("x" * 500, "a\nb\nc\nd\ne", "a\nb\nc", False),  # clipped, clipped, shown whole
+    )
+
+    def cell(value: object) -> str:
+        css = cell_class(value)
+        return (f'<td class="{css}">' if css else "<td>") + str(cell_html(value)) + "</td>"
+
+    expected = "".join("<tr>" + "".join(cell(v) for v in row) + "</tr>\n" for row in rows)
+    assert str(result_rows_html(rows)) == expected
+    assert "<td>NULL</td>" in expected and 'class="null"' in expected  # the text NULL is not SQL NULL
