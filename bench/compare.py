@@ -127,6 +127,12 @@ def _bench_engine(
                     + ", ".join(f"{n} {figures[f'{workload}/{c}'][n]['requests_per_s']:,.0f}/s" for n in runs),
                     flush=True,
                 )
+        figures["memory"] = {name: servers.rss_bytes(server.pids()) for name, server in systems.items()}
+        print(
+            "  server memory after the runs (PSS, master + workers): "
+            + ", ".join(f"{name} {size / 1e6:,.0f} MB" for name, size in figures["memory"].items()),
+            flush=True,
+        )
     return figures
 
 
