@@ -41,6 +41,8 @@ def setup(tmp_path: Path, postgres_url: str) -> Iterator[tuple[dict[str, str], s
         "PLAYGROUND_DATABASE_URL": postgres_url,
         "PLAYGROUND_POSTGRES_PREFIX": prefix,
         "PLAYGROUND_TIME_LIMIT_MS": "600000",
+        # The visitor's sandbox is the prefix's only database (no spares made ahead of time).
+        "PLAYGROUND_POSTGRES_SPARE_SANDBOXES": "0",
     }
     yield env, prefix
     backend = PostgresBackend(postgres_url, Limits(), sandbox_prefix=prefix)
