@@ -205,18 +205,10 @@ def _print_table(engine: str, figures: dict[str, Any], workloads: list[str], con
             cell = figures[f"{workload}/{c}"]
             floor, datasette = cell.get("floor"), cell.get("datasette")
             for name, f in cell.items():
-                vs_floor = (
-                    f["requests_per_s"] / floor["requests_per_s"] if floor and floor["requests_per_s"] else float("nan")
-                )
-                vs_ds = (
-                    f["requests_per_s"] / datasette["requests_per_s"]
-                    if datasette and datasette["requests_per_s"]
-                    else float("nan")
-                )
                 label = f"{workload.upper()} {WORKLOADS[workload]}"
                 print(
                     f"{label:<40} {c:>3}  {name:<11} {f['requests_per_s']:>8,.0f} {f['p50_ms']:>8.1f} {f['p99_ms']:>8.1f} "
-                    f"{vs_floor:>8.2f} {vs_ds:>8.2f} {f['errors']:>6}"
+                    f"{_ratio(f, floor):>8} {_ratio(f, datasette):>8} {f['errors']:>6}"
                 )
             mine = (
                 cell["playground"]["requests_per_s"] / floor["requests_per_s"]
@@ -227,6 +219,13 @@ def _print_table(engine: str, figures: dict[str, Any], workloads: list[str], con
             verdict = "met" if mine >= target else f"missed by {target - mine:.2f}"
             print(f"{'':<40} {'':>3}  target: playground >= {target:.1f} x floor: {verdict}")
     print()
+
+
+def _ratio(figure: dict[str, Any], peer: dict[str, Any] | None) -> str:
+    """The figure's requests/s as a multiple of the peer's ("-" where the peer did not run)."""
+    if not peer or not peer["requests_per_s"]:
+        return "-"
+    return f"{figure['requests_per_s'] / peer['requests_per_s']:.2f}"
 
 
 def _machine(settings: servers.ServerSettings) -> str:
