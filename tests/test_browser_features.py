@@ -515,3 +515,37 @@ def test_a_projector_shows_the_plan_and_the_comparison_after_pressing_the_button
             projector.locator(button).click()
             expect(projector.locator(shown)).to_be_in_viewport()
             assert projector.evaluate("document.documentElement.scrollWidth") <= 683
+
+
+def test_text_has_readable_contrast_for_a_projector(page: Any) -> None:
+    """WCAG AA (4.5:1) for the text a class reads: SQL, hints, counts, NULL badges, buttons, warnings."""
+    page.goto("/")
+    type_sql(page, "DELETE FROM some_table")
+    page.locator("#run-button").click()
+    page.locator("#discard-button").wait_for()
+    ratios = page.evaluate(
+        """() => {
+             const rgb = (c) => c.match(/[\\d.]+/g).slice(0, 4).map(Number);
+             const lum = ([r, g, b]) => {
+               const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+               return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+             };
+             const background = (e) => {
+               for (; e; e = e.parentElement) {
+                 const c = rgb(getComputedStyle(e).backgroundColor);
+                 if (c.length < 4 || c[3] > 0) return c;
+               }
+               return [255, 255, 255];
+             };
+             const selectors = ['.hint', '.row-count', '.type', 'button.primary', 'button.secondary',
+                                'p.every-row', '.preview-count', '.plain', '.elapsed', '.cm-line', '.cm-gutters',
+                                'ul.examples a', '.tagline'];
+             return selectors.flatMap((s) => [...document.querySelectorAll(s)].slice(0, 3).map((e) => {
+               const a = lum(rgb(getComputedStyle(e).color)), b = lum(background(e));
+               return [s, (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05)];
+             }));
+           }"""
+    )
+    assert ratios, "nothing measured"
+    low = [(selector, round(ratio, 2)) for selector, ratio in ratios if ratio < 4.5]
+    assert low == []
