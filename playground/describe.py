@@ -36,6 +36,26 @@ _EVERY_ROW = {
     "DELETE": "This DELETE has no WHERE: it removes every row of {table}.",
 }
 
+# One grid row of an executemany: (none, one row, several rows).
+_PER_ROW = {
+    "UPDATE": (
+        "Grid row {row} changes no row.",
+        "Grid row {row} changes 1 row.",
+        "Grid row {row} changes {count:,} rows.",
+    ),
+    "DELETE": (
+        "Grid row {row} removes no row.",
+        "Grid row {row} removes 1 row.",
+        "Grid row {row} removes {count:,} rows.",
+    ),
+    "INSERT": ("Grid row {row} adds no row.", "Grid row {row} adds 1 row.", "Grid row {row} adds {count:,} rows."),
+}
+_PER_ROW_OTHER = (
+    "Grid row {row} changes no row.",
+    "Grid row {row} changes 1 row.",
+    "Grid row {row} changes {count:,} rows.",
+)
+
 _WORD = re.compile(r"[^\W\d][\w$]*|\d+|\S")
 
 
@@ -95,6 +115,13 @@ def describe_write(sql: str, dialect: Dialect, count: int, *, committed: bool = 
     if target.verb in _EVERY_ROW and not target.has_where:
         warning = _EVERY_ROW[target.verb].format(table=target.table)
     return Description(sentence, warning)
+
+
+def describe_row(sql: str, dialect: Dialect, row: int, count: int) -> str:
+    """What one grid row of an executemany does: "Grid row 2 changes 1 row."."""
+    target = target_of(sql, dialect)
+    none, one, many = _PER_ROW[target.verb] if target else _PER_ROW_OTHER
+    return (none if count == 0 else one if count == 1 else many).format(row=row, count=count)
 
 
 def _top_level_words(sql: str, dialect: Dialect) -> list[str]:

@@ -223,6 +223,9 @@ def test_a_block_pasted_from_a_spreadsheet_fills_the_grid(page: Any) -> None:
     page.locator("#run-button").click()
     expect(page.locator("#preview-rowcount")).to_have_text("2 rows")
     expect(page.locator("#statement-1 .plain")).to_have_text("This UPDATE changes 2 rows of some_table.")
+    expect(page.locator("#statement-1 ul.per-row li")).to_have_text(
+        ["Grid row 1 changes 1 row.", "Grid row 2 changes 1 row."]
+    )
 
 
 def test_comma_separated_lines_without_a_header_fill_from_the_cell(page: Any) -> None:

@@ -153,3 +153,15 @@ def test_every_example_runs_on_sqlite_with_chinook_loaded(client: FlaskClient, t
         assert response.status_code == 200, (example.slug, error_message(html(response)))
         page = html(response)
         assert page.select_one("#outcome") is not None, example.slug
+
+
+def test_a_preview_with_several_grid_rows_says_what_each_row_does(client: FlaskClient, token: str) -> None:
+    page = html(
+        run(client, token, "UPDATE some_table SET y=:y WHERE x=:x", {"y": ["11", "15", "0"], "x": ["9", "13", "99"]})
+    )
+    assert [li.get_text() for li in page.select("#statement-1 ul.per-row li")] == [
+        "Grid row 1 changes 1 row.",
+        "Grid row 2 changes 1 row.",
+        "Grid row 3 changes no row.",
+    ]
+    assert some_table(client, token)[3:5] == [[9, 10], [11, 12]]  # counting changed nothing

@@ -10,7 +10,7 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from ..backends.base import Table
-from ..describe import Description, describe_write
+from ..describe import Description, describe_row, describe_write
 from ..runner import RunResult, SentStatement, StatementResult
 from ..service import Outcome
 from ..values import is_number, json_value
@@ -176,4 +176,4 @@ def register_filters(app: Any) -> None:
         isotime=iso_time,
         result_rows=result_rows_html,
     )
-    app.jinja_env.globals.update(describe_write=write_description)
+    app.jinja_env.globals.update(describe_write=write_description, describe_row=describe_row)

@@ -15,6 +15,7 @@ from ..catalog import TableSummary, summarise
 from ..errors import CapacityReached, UserError
 from ..examples import EXAMPLES, Example, example
 from ..grid import COLUMN_TYPES, GridError, ParameterGrid
+from ..per_row import counts_per_row
 from ..samples import CHINOOK_TABLES
 from ..service import Outcome, RunRequest
 from ..sharing import grid_from_query
@@ -191,6 +192,7 @@ def render_editor(state: EditorState, **panels: Any) -> str:
         tables=tables,
         examples=EXAMPLES,
         chinook_loaded={t.name for t in tables} >= CHINOOK_TABLES,
+        row_counts=counts_per_row(service, visitor_id(), state.outcome) if state.outcome else (),
         limits=service.settings.limits,
         **panels,
     )
