@@ -14,6 +14,8 @@ import sys
 import time
 from typing import Any
 
+from sqlalchemy.exc import StatementError
+
 _FIELDS = "playground_fields"
 
 
@@ -29,8 +31,19 @@ class JsonLines(logging.Formatter):
         }
         entry.update(getattr(record, _FIELDS, None) or {})
         if record.exc_info:
+            _hide_parameters(record.exc_info[1])
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def _hide_parameters(error: BaseException | None) -> None:
+    """A database error that escapes as a 500 prints the statement's parameters, a student's values: not here."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, StatementError):
+            error.hide_parameters = True
+        error = error.__cause__ or error.__context__
 
 
 def event(logger: logging.Logger, message: str, *, level: int = logging.INFO, **fields: Any) -> None:

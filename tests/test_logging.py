@@ -4,6 +4,7 @@ duration, and never a parameter value, the SQL text or a password; the level is 
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,6 +14,9 @@ from typing import Any
 import pytest
 from flask import Flask
 from server_support import HttpClient, LiveServer, live_server
+from sqlalchemy.exc import StatementError
+
+from playground.logs import JsonLines
 
 SECRET_VALUE = "param-value-never-logged-5521"
 SQL_LITERAL = "sql-literal-never-logged-0815"
@@ -122,3 +126,19 @@ def test_the_log_level_is_a_setting(tmp_path: Path) -> None:
         loggers = {e["logger"] for e in entries(quiet)}
     assert levels == {"warning"}  # the generated key is a warning; requests and runs are info
     assert "playground.requests" not in loggers
+
+
+def test_a_database_error_in_the_log_shows_no_parameter_value() -> None:
+    """An unexpected database error becomes a 500 whose traceback is logged: without the student's values."""
+    try:
+        try:
+            raise ValueError("the driver failed")
+        except ValueError as cause:
+            raise StatementError("boom", "SELECT :v", {"v": SECRET_VALUE}, cause) from cause
+    except StatementError:
+        record = logging.LogRecord(
+            "playground", logging.ERROR, __file__, 1, "Exception on /api/run", (), sys.exc_info()
+        )
+    line = json.loads(JsonLines().format(record))
+    assert "SELECT :v" in line["exception"] and "parameters hidden" in line["exception"]
+    assert SECRET_VALUE not in json.dumps(line)
