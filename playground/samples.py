@@ -82,7 +82,7 @@ def load_chinook(playground: Playground, visitor: str, engine: str | None = None
         raise UserError(IN_THE_WAY.format(engine=backend.label, table=clash[0]))
     with backend.session(visitor) as session:
         # The driver's own cursor, without parameters: the script's text goes to the database as it is.
-        cursor = session.connection().connection.driver_connection.cursor()
+        cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             for statement in chinook_statements(backend.name):  # type: ignore[arg-type]
                 cursor.execute(statement)

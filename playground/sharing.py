@@ -16,7 +16,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 from urllib.parse import urlencode
 
 from sqlalchemy import Column, Float, MetaData, String, Table, Text, insert, select
@@ -47,7 +47,7 @@ class ShareTooLarge(UserError):
 
 
 class QueryArgs(Protocol):
-    def get(self, key: str, default: Any = None) -> Any: ...
+    """A query string's arguments, each possibly repeated (werkzeug's MultiDict)."""
 
     def getlist(self, key: str) -> list[str]: ...
 
@@ -93,7 +93,8 @@ def grid_from_query(args: QueryArgs, names: Sequence[str], *, max_rows: int) -> 
     columns = [args.getlist(f"p.{name}")[:max_rows] for name in names]
     height = max((len(c) for c in columns), default=1) or 1
     rows = tuple(tuple(c[r] if r < len(c) else "" for c in columns) for r in range(height))
-    types = tuple(t if (t := args.get(f"t.{name}", "auto")) in COLUMN_TYPES else "auto" for name in names)
+    types = tuple(next(iter(args.getlist(f"t.{name}")), "auto") for name in names)
+    types = tuple(t if t in COLUMN_TYPES else "auto" for t in types)
     return ParameterGrid(tuple(names), types, rows)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, flash, redirect, request, url_for
 from werkzeug import Response
 
@@ -27,5 +29,6 @@ def chinook() -> Response:
         name = playground().backend(engine).name
         flash(e.message)
     if back is not None:
-        return redirect(url_for("views.editor", **back.query_args(name)))
+        args: dict[str, Any] = back.query_args(name)
+        return redirect(url_for("views.editor", **args))
     return redirect(url_for("views.editor", engine=name))
