@@ -487,3 +487,12 @@ def test_reset_while_a_run_of_the_same_visitor_is_going(playground: Playground, 
     assert isinstance(outcome, UserError) and 400 <= outcome.status < 500, repr(outcome)
     assert rows(playground, visitor, "SELECT count(*) FROM some_table") == [(6,)]
     assert rows(playground, visitor, "SELECT 1 AS one") == [(1,)]
+
+
+def test_a_statement_with_a_nul_byte_is_logged_and_the_log_goes_on(playground: Playground, visitor: str) -> None:
+    """PostgreSQL's text cannot hold NUL: the line keeps U+FFFD in its place, and later lines are written too."""
+    with pytest.raises(UserError, match="NUL byte"):
+        run(playground, visitor, "SELECT 1\x00")
+    run(playground, visitor, "SELECT 2")
+    logged = playground.store.recent_runs(visitor=visitor)
+    assert [(r["sql"], r["outcome"]) for r in logged[:2]] == [("SELECT 2", "ok"), ("SELECT 1\ufffd", "error")]
