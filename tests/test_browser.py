@@ -103,7 +103,8 @@ def type_sql(page: Any, sql: str) -> None:
     page.keyboard.press("Control+A")
     page.keyboard.press("Delete")
     # The editor closes brackets and quotes as they open; a person types on over the closing ones.
-    editor.press_sequentially(sql)
+    # Key by key takes a loaded machine a while: the action's timeout grows with the text, not a fixed 10 s.
+    editor.press_sequentially(sql, timeout=TIMEOUT_MS + 100 * len(sql))
     page.keyboard.press("Escape")  # close the completion list, if one is open
 
 
