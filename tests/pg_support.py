@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,31 +96,46 @@ class PgEnv:
         return conn
 
 
+@dataclass(frozen=True)
+class AdminDeployment:
+    """A non-superuser admin role owning its own admin database, as the README tells a school to make."""
+
+    url: str
+    role: str
+    database: str
+    prefix: str
+
+
+@contextmanager
+def admin_deployment(su: str, prefix: str) -> Iterator[AdminDeployment]:
+    """Make the admin role and database for `prefix`; afterwards drop everything the prefix owns (as `su`)."""
+    role = database = f"{prefix}_admin"
+    password = secrets.token_hex(16)
+    execute(su, f'CREATE ROLE "{role}" LOGIN CREATEROLE CREATEDB PASSWORD %s', (password,))
+    try:
+        execute(su, f'CREATE DATABASE "{database}" OWNER "{role}"')
+        execute(su, f'REVOKE CONNECT ON DATABASE "{database}" FROM PUBLIC')
+        yield AdminDeployment(libpq_url(su, username=role, password=password, database=database), role, database, prefix)
+    finally:
+        drop_leftovers(su, prefix)
+
+
 @pytest.fixture(scope="session", name="pg_env")
 def _pg_env() -> Iterator[PgEnv]:
     su = superuser_url()
-    prefix = f"t{secrets.token_hex(4)}"
-    admin_role = admin_database = f"{prefix}_admin"
-    password = secrets.token_hex(16)
-    execute(su, f'CREATE ROLE "{admin_role}" LOGIN CREATEROLE CREATEDB PASSWORD %s', (password,))
-    backend = None
-    try:
-        execute(su, f'CREATE DATABASE "{admin_database}" OWNER "{admin_role}"')
-        execute(su, f'REVOKE CONNECT ON DATABASE "{admin_database}" FROM PUBLIC')
-        admin_url = libpq_url(su, username=admin_role, password=password, database=admin_database)
-        backend = PostgresBackend(admin_url, LIMITS, sandbox_prefix=prefix)
-        yield PgEnv(su, admin_url, admin_role, admin_database, prefix, backend)
-    finally:
-        if backend is not None:
+    with admin_deployment(su, f"t{secrets.token_hex(4)}") as deployment:
+        backend = PostgresBackend(deployment.url, LIMITS, sandbox_prefix=deployment.prefix)
+        try:
+            yield PgEnv(su, deployment.url, deployment.role, deployment.database, deployment.prefix, backend)
+        finally:
             try:
                 backend.drop_everything()
             finally:
                 backend.close()
-        _drop_leftovers(su, prefix)
 
 
-def _drop_leftovers(su: str, prefix: str) -> None:
-    """Whatever this session's prefix still owns on the server, as the superuser."""
+def drop_leftovers(su: str, prefix: str) -> None:
+    """Whatever the prefix still owns on the server (databases, then roles, its admin last), as the superuser."""
     for (name,) in execute(su, "SELECT datname FROM pg_database WHERE datname LIKE %s", (f"{prefix}\\_%",)):
         execute(su, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     for (name,) in execute(
