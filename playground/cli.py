@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from .config import ConfigError, Limits, Settings
+from .errors import Unavailable
 from .logs import event, handler_config
 
 log = logging.getLogger("playground.server")
@@ -27,7 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", help="address to listen on (default: PLAYGROUND_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=_port, help="port, 0 for any free one (default: PLAYGROUND_PORT or 5000)")
     serve.add_argument(
-        "--workers", type=_positive, help="worker processes (default: PLAYGROUND_WORKERS or 2 x cores + 1)"
+        "--workers",
+        type=_positive,
+        help="worker processes (default: PLAYGROUND_WORKERS or 2 x cores + 1, fewer if PostgreSQL's connections cannot hold them)",
     )
     serve.add_argument("--threads", type=_positive, help="threads per worker (default: PLAYGROUND_THREADS or 4)")
     commands.add_parser("sweep", help="drop sandboxes idle for longer than PLAYGROUND_SANDBOX_TTL")
@@ -44,8 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         settings.check_data_dir()
         if args.command == "sweep":
             return _sweep(settings)
-        _check(settings)
-    except ConfigError as e:
+        settings = _check(settings)
+    except (ConfigError, Unavailable) as e:
         print(f"playground: {e}", file=sys.stderr)
         return 2
     return _serve(settings)
@@ -74,26 +77,53 @@ def _with_arguments(settings: Settings, args: argparse.Namespace) -> Settings:
     return replace(settings, server=replace(settings.server, **given)) if given else settings
 
 
-def _check(settings: Settings) -> None:
-    """Fail at start, in one line, rather than in every worker: the key, the bookkeeping, every engine."""
+def _check(settings: Settings) -> Settings:
+    """Fail at start, in one line, rather than in every worker: the key, the bookkeeping, every engine.
+
+    With PostgreSQL, also the connection budget: the workers and threads must fit the server's
+    connections (see connections.py). Returns the settings with the number of workers to start.
+    """
+    from .connections import ConnectionBudget, workers_that_fit
     from .wiring import build_playground
 
     key_file = settings.data_dir / "secret_key"
     key_was_kept = key_file.exists()
     settings.resolved_secret_key()
-    build_playground(settings).close()
-    if settings.secret_key:
-        return
-    if key_was_kept:
-        event(log, "PLAYGROUND_SECRET_KEY is not set: using the secret key kept in the data folder", path=str(key_file))
-    else:
-        event(
-            log,
-            "PLAYGROUND_SECRET_KEY is not set: generated a secret key into the data folder "
-            "(keep the folder; set PLAYGROUND_SECRET_KEY to share one key between servers)",
-            level=logging.WARNING,
-            path=str(key_file),
-        )
+    playground = build_playground(settings)
+    try:
+        postgres = playground.backends.get("postgresql")
+        slots = postgres.connection_slots() if postgres is not None else None  # type: ignore[attr-defined]
+    finally:
+        playground.close()
+    if not settings.secret_key:
+        if key_was_kept:
+            event(
+                log,
+                "PLAYGROUND_SECRET_KEY is not set: using the secret key kept in the data folder",
+                path=str(key_file),
+            )
+        else:
+            event(
+                log,
+                "PLAYGROUND_SECRET_KEY is not set: generated a secret key into the data folder "
+                "(keep the folder; set PLAYGROUND_SECRET_KEY to share one key between servers)",
+                level=logging.WARNING,
+                path=str(key_file),
+            )
+    workers = settings.server.workers
+    if slots is None:
+        return settings
+    threads = settings.server.threads
+    if workers is None:
+        # Not asked for: as many as the cores suggest and the server's connections hold.
+        wanted = _usable_cores() * 2 + 1
+        workers = workers_that_fit(wanted, threads, slots) or 1
+        if workers < wanted:
+            event(log, f"{workers} workers, not {wanted}: PostgreSQL's connections hold no more", level=logging.WARNING)
+    budget = ConnectionBudget(workers, threads)
+    budget.check(slots)
+    event(log, f"PostgreSQL connections: at most {budget.explain()}, of {slots.available}")
+    return replace(settings, server=replace(settings.server, workers=workers))
 
 
 def _sweep(settings: Settings) -> int:
@@ -154,6 +184,14 @@ def _announce_stop(worker: Any) -> None:
     signal.signal(signal.SIGTERM, on_sigterm)
 
 
+def _worker_booted(worker: Any) -> None:
+    """gunicorn's post_worker_init: the app is loaded; say so, and say so again when SIGTERM comes."""
+    from .startup import announce_ready
+
+    _announce_stop(worker)
+    announce_ready(worker)
+
+
 def _usable_cores() -> int:
     try:
         return len(os.sched_getaffinity(0))  # what this process (or its container) may use
@@ -163,6 +201,8 @@ def _usable_cores() -> int:
 
 def _serve(settings: Settings) -> int:
     from gunicorn.app.base import BaseApplication
+
+    from .startup import load_app_in_worker
 
     class PlaygroundServer(BaseApplication):  # type: ignore[misc]
         """gunicorn, configured here, loading the app factory in each worker (never before the fork)."""
@@ -180,9 +220,8 @@ def _serve(settings: Settings) -> int:
                 self.cfg.set("control_socket_disable", True)
 
         def load(self) -> Any:
-            from . import create_app
-
-            return create_app(settings)
+            # The package as it is on disk now (a HUP runs new code), waiting out start-up races.
+            return load_app_in_worker()
 
     server = settings.server
     host = f"[{server.host}]" if ":" in server.host else server.host
@@ -211,7 +250,7 @@ def _serve(settings: Settings) -> int:
             # A stuck worker is replaced after this; on SIGTERM, runs in flight get as long to finish.
             "timeout": budget,
             "graceful_timeout": budget,
-            "post_worker_init": _announce_stop,
+            "post_worker_init": _worker_booted,
             "loglevel": settings.log_level,
             "logconfig_dict": handler_config(settings.log_level),
             # One line per request comes from the app (it knows the sandbox); gunicorn's would repeat it.

@@ -48,3 +48,35 @@ class CapacityReached(UserError):
     """The server holds as many sandboxes as it is configured for."""
 
     status = 503
+
+
+class Unavailable(UserError):
+    """The server cannot do it right now (busy, or out of a resource); nothing was changed, and it may work later.
+
+    Not the user's doing, and not a bug either: a clear answer that says to try again, never a 500.
+    """
+
+    status = 503
+    retry_after_seconds = 2
+
+
+class ServerBusy(Unavailable):
+    """The database refused a connection (every slot taken), or none came free in time."""
+
+
+class DiskFull(Unavailable):
+    """The disk the server writes to is full: a write, a preview's token or a new sandbox cannot be kept."""
+
+    status = 507
+    retry_after_seconds = 30
+
+
+class CommitInProgress(Unavailable):
+    """Another request is committing (or writing to) this sandbox right now; this one applied nothing."""
+
+
+class AlreadyCommitted(TokenSpent):
+    """The sandbox itself says this preview was committed (its commit log holds the preview's mark)."""
+
+    def __init__(self) -> None:
+        super().__init__("This preview was already committed; nothing was applied again.")

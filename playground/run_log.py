@@ -136,14 +136,23 @@ class RunLogBuffer:
             self._thread.start()
 
     def _run(self) -> None:
+        failing = False
         while not self._closed:
             self._wake.wait(self.flush_seconds)
             self._wake.clear()
             try:
                 self.flush()
-            except Exception:
-                log.warning("run log lines not written yet (they are kept and retried)", exc_info=True)
+            except Exception as e:
+                # Said once, in one line (a full disk or a database away lasts a while), then quietly retried.
+                level = logging.DEBUG if failing else logging.WARNING
+                text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                log.log(level, "run log lines not written yet (they are kept and retried): %s", text, exc_info=failing)
+                failing = True
                 time.sleep(self.flush_seconds)
+                continue
+            if failing:
+                log.warning("run log lines are written again")
+                failing = False
 
 
 def _stamped(record: RunRecord) -> RunRecord:

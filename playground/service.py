@@ -18,18 +18,18 @@ from sqlalchemy.orm import Session
 
 from .backends.base import Backend, Table
 from .config import Settings
-from .errors import CapacityReached, UserError
+from .errors import AlreadyCommitted, TokenSpent, Unavailable, UserError
+from .faults import answering_faults
 from .grid import Bindings, GridError, ParameterGrid, bindings_from_json
-from .housekeeping import Interval, RecentSandboxes, touch_interval
 from .logs import event
 from .runner import RunResult, run_statements
+from .sandboxes import Sandboxes
 from .script import Script, parse_script
 from .store import RunRecord, Store
 
 log = logging.getLogger("playground.runs")
 
 Status = Literal["ok", "preview", "committed", "conflict"]
-SWEEP_EVERY_SECONDS = 60.0
 
 
 class MissingValues(GridError):
@@ -102,9 +102,7 @@ class Playground:
         self.store = store
         self.backends = dict(backends)
         self.default_engine = default_engine
-        # What this process already told the bookkeeping database lately (see housekeeping).
-        self._recent = RecentSandboxes(touch_interval(settings.sandbox_ttl_seconds))
-        self._sweep_due = Interval(SWEEP_EVERY_SECONDS)
+        self.sandboxes = Sandboxes(settings, store, self.backends)
 
     def close(self) -> None:
         """At shutdown: write the pending run log lines and close the engines."""
@@ -161,6 +159,7 @@ class Playground:
 
     # -- the contract -----------------------------------------------------------------------
 
+    @answering_faults("your run")
     def run(self, visitor: str, request: RunRequest) -> Outcome:
         """Run in one transaction and roll back: a result, or a preview with a commit token."""
         started = time.perf_counter()
@@ -186,22 +185,36 @@ class Playground:
         self._log_outcome(visitor, "run", request.sql, outcome, started)
         return outcome
 
+    @answering_faults("your commit")
     def commit(self, visitor: str, token: str) -> Outcome:
-        """Run the previewed write again; commit only if every count matches the preview."""
+        """Run the previewed write again; commit only if every count matches the preview.
+
+        The sandbox records the token in the same transaction (its commit log), so a commit cut
+        short (a crash, a lost connection) leaves the token "committing" here, and the next Commit
+        asks the sandbox: applied already (410), being applied right now (503, try again), or not
+        applied, and then this commit applies it, once.
+        """
         started = time.perf_counter()
         pending = self.store.claim_pending_write(visitor, token, outcome="committing")
         request = RunRequest.from_json(pending.request)
         try:
-            with self._transaction(visitor, request) as (backend, session, result, parameter_rows):
+            with self._transaction(visitor, request, commit_token=token) as (backend, session, result, parameter_rows):
+                if pending.expired:
+                    raise TokenSpent(_EXPIRED_WHILE_COMMITTING)
                 if result.counts == pending.counts:
                     backend.check_before_commit(session, visitor)
-                    session.commit()
-                    self.store.set_outcome(token, "committed")
+                    _commit_or_say_so(session)
+                    self._settle(token, "committed")
                     outcome = Outcome("committed", backend.name, result, None, parameter_rows, request=request)
                     self._log_outcome(visitor, "commit", request.sql, outcome, started)
                     return outcome
+        except AlreadyCommitted as e:
+            self._settle(token, "committed")
+            self._log(RunRecord(visitor, pending.engine, "commit", "refused", request.sql, error=e.message), started, e)
+            raise
         except UserError as e:
-            self.store.set_outcome(token, "failed")
+            if not isinstance(e, Unavailable):  # busy or out of disk: the token stays committable
+                self._settle(token, "expired" if pending.expired else "failed")
             record = RunRecord(
                 visitor,
                 pending.engine,
@@ -215,7 +228,7 @@ class Playground:
             raise
         # The data changed since the preview: show the new preview, with a new token.
         new_token = self.store.create_pending_write(visitor, backend.name, pending.request, result.counts)
-        self.store.set_outcome(token, "conflict")
+        self._settle(token, "conflict")
         note = (
             f"Nothing was committed: the data changed since the preview "
             f"({_changed_counts(pending.counts, result.counts)}). Check the new preview."
@@ -224,6 +237,14 @@ class Playground:
         self._log_outcome(visitor, "commit", request.sql, outcome, started)
         return outcome
 
+    def _settle(self, token: str, outcome: str) -> None:
+        """Write a commit's outcome; if that fails, the token stays "committing" and the sandbox's log answers later."""
+        try:
+            self.store.set_outcome(token, outcome)
+        except Exception:
+            log.warning("the outcome %r of a commit was not written; the sandbox's commit log keeps it", outcome)
+
+    @answering_faults("this request")
     def evaluate(
         self, visitor: str, request: RunRequest, *, max_rows: int | None = None, max_bytes: int | None = None
     ) -> RunResult:
@@ -238,14 +259,25 @@ class Playground:
 
     @contextmanager
     def _transaction(
-        self, visitor: str, request: RunRequest, *, max_rows: int | None = None, max_bytes: int | None = None
+        self,
+        visitor: str,
+        request: RunRequest,
+        *,
+        max_rows: int | None = None,
+        max_bytes: int | None = None,
+        commit_token: str | None = None,
     ) -> Iterator[tuple[Backend, Session, RunResult, int]]:
-        """The statements run in one transaction on the visitor's sandbox; rolled back unless committed inside."""
+        """The statements run in one transaction on the visitor's sandbox; rolled back unless committed inside.
+
+        For a commit, the sandbox's commit log gets the token first, in the same transaction.
+        """
         backend, script, bindings = self.prepare(request)
         self._ready_sandbox(visitor, backend)
         limits = self.settings.limits
         with backend.session(visitor, script) as session:
             try:
+                if commit_token is not None:
+                    backend.claim_commit(session, visitor, commit_token)
                 result = run_statements(
                     session,
                     script,
@@ -258,6 +290,7 @@ class Playground:
             finally:
                 session.rollback()
 
+    @answering_faults("your discard")
     def discard(self, visitor: str, token: str) -> RunRequest:
         """Forget a preview: its token can no longer commit. Returns what had been previewed."""
         pending = self.store.claim_pending_write(visitor, token, outcome="discarded")
@@ -274,60 +307,31 @@ class Playground:
             return parse_script(sql, backend.name, backend.split, max_bytes=max_bytes)  # type: ignore[arg-type]
         return _parsed(sql, backend.name, backend.split, max_bytes)
 
+    @answering_faults("your sandbox")
     def reset(self, visitor: str, engine: str | None = None) -> str:
         """Restore the visitor's sandbox to the sample data."""
         backend = self.backend(engine)
         self._ready_sandbox(visitor, backend)
         backend.reset_sandbox(visitor)
-        self._recent.forget((visitor, backend.name))
+        self.sandboxes.forget(visitor, backend.name)
         self._log(RunRecord(visitor, backend.name, "reset", "reset"))
         return backend.name
 
+    @answering_faults("this request")
     def schema(self, visitor: str, engine: str | None = None) -> list[Table]:
         """The tables and columns of the visitor's sandbox (created on first use)."""
         backend = self.backend(engine)
         self._ready_sandbox(visitor, backend)
         return backend.schema(visitor)
 
-    # -- sandboxes --------------------------------------------------------------------------
+    # -- sandboxes (see sandboxes.py) -------------------------------------------------------
 
     def _ready_sandbox(self, visitor: str, backend: Backend) -> None:
-        """Make sure the sandbox exists and is registered as in use, asking the database at most once a minute."""
-        self.sweep_idle_sandboxes()
-        key = (visitor, backend.name)
-        if self._recent.fresh(key):
-            # Touched by this process within the interval, which is well inside the TTL: it cannot
-            # have been swept, and a reset elsewhere replaces it whole.
-            return
-        known = self.store.touch_sandbox(visitor, backend.name)
-        if not known and self.store.sandbox_count(backend.name) >= self.settings.max_sandboxes:
-            raise CapacityReached(
-                "The server holds as many sandboxes as it is configured for; try again later or ask your teacher."
-            )
-        backend.ensure_sandbox(visitor)
-        if not known:
-            self.store.register_sandbox(visitor, backend.name)
-        self._recent.touched(key)
+        self.sandboxes.ready(visitor, backend)
 
     def sweep_idle_sandboxes(self, *, force: bool = False) -> list[tuple[str, str]]:
-        """Drop sandboxes idle for longer than the TTL; at most once a minute across all processes.
-
-        Each process looks at the shared claim at most once a minute by its own clock, so a
-        plain run does not read the bookkeeping database for it.
-        """
-        if not force and not (self._sweep_due.due() and self.store.claim_sweep("idle-sandboxes", SWEEP_EVERY_SECONDS)):
-            return []
-        dropped = []
-        idle_since = self.store.clock() - self.settings.sandbox_ttl_seconds
-        for name, backend in self.backends.items():
-            for visitor in self.store.idle_sandboxes(name, idle_since):
-                # Unregistered first, and only if still idle: a visitor who just came back keeps it.
-                if self.store.forget_sandbox(visitor, name, idle_since=idle_since):
-                    self._recent.forget((visitor, name))
-                    backend.drop_sandbox(visitor)
-                    dropped.append((visitor, name))
-        self.store.forget_old_pending_writes()
-        return dropped
+        """Drop sandboxes idle for longer than the TTL; at most once a minute across all processes."""
+        return self.sandboxes.sweep(force=force)
 
     # -- observability ----------------------------------------------------------------------
 
@@ -399,6 +403,24 @@ _CACHED_SQL_CHARS = 20_000
 @lru_cache(maxsize=512)
 def _parsed(sql: str, dialect: str, split: Callable[[str], list[str]], max_bytes: int) -> Script:
     return parse_script(sql, dialect, split, max_bytes=max_bytes)  # type: ignore[arg-type]
+
+
+_EXPIRED_WHILE_COMMITTING = (
+    "This preview's commit was cut short and the preview has since expired; it was not applied. Run the SQL again."
+)
+
+
+def _commit_or_say_so(session: Session) -> None:
+    """COMMIT; if the connection fails on the way, nobody here knows whether it was applied: the next Commit will."""
+    try:
+        session.commit()
+    except Exception as e:
+        if isinstance(e, UserError):
+            raise
+        raise Unavailable(
+            "The connection to the database was lost while committing; press Commit again to find out "
+            "whether your write was applied (it will not be applied twice)."
+        ) from e
 
 
 def _error_outcome(error: UserError) -> str:

@@ -16,7 +16,9 @@ import json
 import secrets
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -37,12 +39,15 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 
 from .config import postgres_url
+from .connections import POOL_TIMEOUT_SECONDS, STORE_POOL
 from .errors import TokenSpent, TokenUnknown
+from .faults import answering_faults
 from .run_log import FLUSH_SECONDS, RunLogBuffer, RunRecord
+from .startup import file_lock, lock_key
 
 __all__ = ["PendingWrite", "RunRecord", "Store"]
 
@@ -103,10 +108,12 @@ _LOGGED_SQL_CHARS = 4000
 
 _SPENT_MESSAGES = {
     "committed": "This preview was already committed; nothing was applied again.",
-    "committing": "This preview is being committed by another request; nothing was applied again.",
+    # Only Discard meets this one: a Commit of a token left "committing" asks the sandbox instead.
+    "committing": "This preview's commit started and may have been applied; press Commit to find out.",
     "conflict": "This preview was replaced by a newer one (the data had changed); nothing was applied.",
     "failed": "This preview's commit failed; nothing was applied. Run the SQL again.",
     "discarded": "This preview was discarded; nothing was applied.",
+    "expired": "This preview's commit was cut short and the preview has expired; it was not applied. Run the SQL again.",
 }
 
 
@@ -119,6 +126,10 @@ class PendingWrite:
     engine: str
     request: dict[str, Any]
     counts: list[int]
+    # An earlier commit of this token was cut short (a crash, a lost connection): only the sandbox
+    # knows whether it was applied (see Playground.commit).
+    resumed: bool = False
+    expired: bool = False
 
 
 class Store:
@@ -128,8 +139,18 @@ class Store:
         self, url: str, *, clock: Callable[[], float] = time.time, run_log_flush_seconds: float = FLUSH_SECONDS
     ) -> None:
         self.clock = clock  # wall-clock time, as stored in the tables
-        database_url = url if url.startswith("sqlite") else postgres_url(url)
-        self.engine: Engine = create_engine(database_url, pool_pre_ping=True)
+        if url.startswith("sqlite"):
+            self.engine: Engine = create_engine(url, pool_pre_ping=True)
+        else:
+            # Small: its connections count in the server's connection budget (see connections.py).
+            self.engine = create_engine(
+                postgres_url(url),
+                pool_pre_ping=True,
+                pool_size=STORE_POOL.size,
+                max_overflow=STORE_POOL.overflow,
+                pool_timeout=POOL_TIMEOUT_SECONDS,
+                connect_args={"connect_timeout": 10, "application_name": "playground-bookkeeping"},
+            )
         if self.engine.dialect.name == "sqlite":
 
             @event.listens_for(self.engine, "connect")
@@ -146,27 +167,35 @@ class Store:
         self.engine.dispose()
 
     def _create_tables(self) -> None:
-        # Several workers start at once: a lost race to create a table is not an error.
-        for _ in range(5):
-            try:
-                metadata.create_all(self.engine)
-                self._add_missing_columns()
-                return
-            except (IntegrityError, OperationalError, ProgrammingError):
-                time.sleep(0.2)
-        metadata.create_all(self.engine)
-        self._add_missing_columns()
-
-    def _add_missing_columns(self) -> None:
-        """A bookkeeping database made by an older version gets the run log's newer column and index."""
-        if "work" not in {c["name"] for c in inspect(self.engine).get_columns(runs.name)}:
+        """Create (or bring up to date) what is missing, once: looked at without a lock, made under one (see startup.py)."""
+        if self._up_to_date():
+            return
+        if self.engine.dialect.name == "postgresql":
             with self.engine.begin() as conn:
-                conn.exec_driver_sql(f"ALTER TABLE {runs.name} ADD COLUMN work TEXT")
-        for index in runs.indexes:
-            index.create(self.engine, checkfirst=True)
+                # Held until this transaction ends; PostgreSQL's DDL is transactional, so the next
+                # holder sees the tables this one made.
+                conn.execute(select(func.pg_advisory_xact_lock(lock_key("playground:bookkeeping"))))
+                metadata.create_all(conn)
+                _add_missing_columns(conn)
+            return
+        database = self.engine.url.database
+        lock = Path(f"{database}.setup-lock") if database and database != ":memory:" else None
+        with file_lock(lock) if lock else nullcontext(), self.engine.begin() as conn:
+            metadata.create_all(conn)
+            _add_missing_columns(conn)
+
+    def _up_to_date(self) -> bool:
+        with self.engine.connect() as conn:
+            inspector = inspect(conn)
+            if not set(metadata.tables) <= set(inspector.get_table_names()):
+                return False
+            columns = {c["name"] for c in inspector.get_columns(runs.name)}
+            indexes = {i["name"] for i in inspector.get_indexes(runs.name)}
+        return set(runs.columns.keys()) <= columns and {i.name for i in runs.indexes} <= indexes
 
     # -- pending writes ---------------------------------------------------------------------
 
+    @answering_faults("your preview's commit token")
     def create_pending_write(self, visitor: str, engine: str, request: dict[str, Any], counts: list[int]) -> str:
         token = secrets.token_urlsafe(24)
         with self.engine.begin() as conn:
@@ -182,10 +211,17 @@ class Store:
             )
         return token
 
+    @answering_faults("your commit")
     def claim_pending_write(self, visitor: str, token: str, outcome: str) -> PendingWrite:
-        """Mark the write as used, once: a second claim of the same token (a replay) fails."""
+        """Mark the write as used, once: a second claim of the same token (a replay) fails.
+
+        A token an earlier commit left "committing" (it was cut short, or is still running) is
+        handed to a new commit as `resumed`: the sandbox's own commit log says whether that
+        earlier one was applied, and lets exactly one commit apply it otherwise.
+        """
         now = self.clock()
         mine = (pending_writes.c.token == token, pending_writes.c.visitor == visitor)
+        columns = (pending_writes.c.engine, pending_writes.c.request, pending_writes.c.counts)
         with self.engine.begin() as conn:
             # One statement claims and reads: only the caller whose UPDATE finds it unused gets the row.
             claimed = conn.execute(
@@ -196,25 +232,36 @@ class Store:
                     pending_writes.c.created_at > now - PENDING_WRITE_TTL,
                 )
                 .values(used_at=now, outcome=outcome)
-                .returning(pending_writes.c.engine, pending_writes.c.request, pending_writes.c.counts)
+                .returning(*columns)
             ).one_or_none()
             if claimed is not None:
-                return PendingWrite(
-                    token, visitor, claimed.engine, json.loads(claimed.request), json.loads(claimed.counts)
+                return _pending(token, visitor, claimed)
+            row = conn.execute(
+                select(pending_writes.c.used_at, pending_writes.c.outcome, pending_writes.c.created_at, *columns).where(
+                    *mine
                 )
-            row = conn.execute(select(pending_writes.c.used_at, pending_writes.c.outcome).where(*mine)).one_or_none()
+            ).one_or_none()
         if row is None:
             raise TokenUnknown("There is no such preview to commit or discard; run the SQL again.")
         if row.used_at is None:
             raise TokenSpent("This preview has expired; run the SQL again to see a fresh one.")
+        if row.outcome == "committing" and outcome == "committing":
+            return _pending(token, visitor, row, resumed=True, expired=row.created_at <= now - PENDING_WRITE_TTL)
         raise TokenSpent(_SPENT_MESSAGES.get(row.outcome or "", _SPENT_MESSAGES["committed"]))
 
+    @answering_faults("the commit's outcome")
     def set_outcome(self, token: str, outcome: str) -> None:
+        """Settle a token being committed; an outcome already settled (by a concurrent commit) stays."""
         with self.engine.begin() as conn:
-            conn.execute(update(pending_writes).where(pending_writes.c.token == token).values(outcome=outcome))
+            conn.execute(
+                update(pending_writes)
+                .where(pending_writes.c.token == token, pending_writes.c.outcome == "committing")
+                .values(outcome=outcome)
+            )
 
     # -- sandbox registry -------------------------------------------------------------------
 
+    @answering_faults("your sandbox's last use")
     def touch_sandbox(self, visitor: str, engine: str) -> bool:
         """Record a registered sandbox as used now; False if it is not registered."""
         with self.engine.begin() as conn:
@@ -226,6 +273,7 @@ class Store:
                 ).rowcount
             )
 
+    @answering_faults("your new sandbox")
     def register_sandbox(self, visitor: str, engine: str) -> None:
         """Register a new sandbox as used now."""
         now = self.clock()
@@ -235,12 +283,14 @@ class Store:
         except IntegrityError:
             pass  # another request registered it a moment ago
 
+    @answering_faults("this request")
     def sandbox_count(self, engine: str) -> int:
         with self.engine.connect() as conn:
             return conn.execute(
                 select(func.count()).select_from(sandboxes).where(sandboxes.c.engine == engine)
             ).scalar_one()
 
+    @answering_faults("this request")
     def idle_sandboxes(self, engine: str, idle_since: float) -> list[str]:
         with self.engine.connect() as conn:
             return list(
@@ -251,6 +301,7 @@ class Store:
                 ).scalars()
             )
 
+    @answering_faults("this request")
     def forget_sandbox(self, visitor: str, engine: str, *, idle_since: float | None = None) -> bool:
         """Unregister a sandbox (and its previews); with `idle_since`, only if it is still idle since then.
 
@@ -268,6 +319,7 @@ class Store:
             )
         return True
 
+    @answering_faults("this request")
     def claim_sweep(self, name: str, every_seconds: float) -> bool:
         """True for exactly one caller per interval, across all processes sharing the store."""
         now = self.clock()
@@ -292,6 +344,7 @@ class Store:
                 ).rowcount
             )
 
+    @answering_faults("this request")
     def forget_old_pending_writes(self) -> None:
         with self.engine.begin() as conn:
             conn.execute(
@@ -335,6 +388,20 @@ class Store:
             query = query.where(runs.c.visitor == visitor)
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def _add_missing_columns(conn: Connection) -> None:
+    """A bookkeeping database made by an older version gets the run log's newer column and index."""
+    if "work" not in {c["name"] for c in inspect(conn).get_columns(runs.name)}:
+        conn.exec_driver_sql(f"ALTER TABLE {runs.name} ADD COLUMN work TEXT")
+    for index in runs.indexes:
+        index.create(conn, checkfirst=True)
+
+
+def _pending(token: str, visitor: str, row: Any, *, resumed: bool = False, expired: bool = False) -> PendingWrite:
+    return PendingWrite(
+        token, visitor, row.engine, json.loads(row.request), json.loads(row.counts), resumed=resumed, expired=expired
+    )
 
 
 def _loggable(text: str | None) -> str | None:

@@ -37,8 +37,12 @@ def small_filesystem(mountpoint: Path, *, megabytes: int) -> Iterator[str]:
         with open(image, "wb") as f:
             f.truncate(megabytes * 1024 * 1024)
         made = subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], capture_output=True, text=True, check=False)
-        done = made if made.returncode else subprocess.run(
-            ["mount", "-o", "loop", str(image), str(mountpoint)], capture_output=True, text=True, check=False
+        done = (
+            made
+            if made.returncode
+            else subprocess.run(
+                ["mount", "-o", "loop", str(image), str(mountpoint)], capture_output=True, text=True, check=False
+            )
         )
         how = f"ext4 image of {megabytes} MB on a loop device"
         if done.returncode != 0:

@@ -115,7 +115,9 @@ def admin_deployment(su: str, prefix: str) -> Iterator[AdminDeployment]:
     try:
         execute(su, f'CREATE DATABASE "{database}" OWNER "{role}"')
         execute(su, f'REVOKE CONNECT ON DATABASE "{database}" FROM PUBLIC')
-        yield AdminDeployment(libpq_url(su, username=role, password=password, database=database), role, database, prefix)
+        yield AdminDeployment(
+            libpq_url(su, username=role, password=password, database=database), role, database, prefix
+        )
     finally:
         drop_leftovers(su, prefix)
 

@@ -154,7 +154,7 @@ def test_a_coarse_touch_still_keeps_a_sandbox_in_use_from_being_swept(playground
     clocks = Clocks()
     playground = reconfigured(playground, sandbox_ttl_seconds=240)  # touches: once a minute
     playground.store.clock = clocks.wall
-    playground._recent = RecentSandboxes(touch_interval(240), clock=clocks.monotonic)  # 60 s
+    playground.sandboxes.recent = RecentSandboxes(touch_interval(240), clock=clocks.monotonic)  # 60 s
     engine = playground.default_engine
 
     def use_at(t: float) -> list[str]:

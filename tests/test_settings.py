@@ -78,7 +78,8 @@ def test_data_dir_holds_the_sandboxes_the_bookkeeping_and_the_key(tmp_path: Path
     app = app_from_env(data)
     visitor = Visitor(app.test_client())
     assert visitor.count() == 6
-    assert {p.name for p in data.iterdir()} >= {"playground.db", "sample.sqlite3", "secret_key", "sandboxes"}
+    assert {p.name for p in data.iterdir()} >= {"playground.db", "secret_key", "sandboxes"}
+    assert len(list(data.glob("sample-*.sqlite3"))) == 1  # named by the sample's hash (built once)
     assert len(list((data / "sandboxes" / "sqlite").glob("*.sqlite3"))) == 1
 
 

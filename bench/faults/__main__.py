@@ -1,6 +1,6 @@
 """The fault script: a real server under the faults of issue 13, each printing what happened.
 
-    python bench/faults [boot] [budget] [commits] [disk] [hup]      (all of them by default)
+    python -m bench.faults [boot] [budget] [commits] [disk] [hup]      (all of them by default)
 
 boot     many workers booting at once on PostgreSQL while a class arrives (and many processes
          setting up a new deployment at once)
@@ -21,12 +21,8 @@ import os
 import sys
 import time
 
-import boot
-import budget
-import commits
-import disk
-import hup
-from common import Findings
+from . import boot, budget, commits, disk, hup
+from .common import Findings
 
 SCENARIOS = {"boot": boot.run, "budget": budget.run, "commits": commits.run, "disk": disk.run, "hup": hup.run}
 

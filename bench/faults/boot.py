@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import Findings, Load, Reply, Student, admin_deployment, live_server, new_prefix, postgres_env, wait_for
+from .common import Findings, Load, Reply, Student, admin_deployment, live_server, new_prefix, postgres_env, wait_for
 
 READY = re.compile(r"worker (\d+) ready")
 SETTLE_WITHOUT_READY_LINES = 15.0
@@ -25,7 +25,7 @@ SETTLE_WITHOUT_READY_LINES = 15.0
 def class_arriving(student: Student, n: int) -> list[Reply]:
     if n == 0 or not student.client.csrf:
         student.start()
-    return [student.run("SELECT count(*) FROM \"Users\" WHERE \"Age\" > :a", {"a": n % 50})]
+    return [student.run('SELECT count(*) FROM "Users" WHERE "Age" > :a', {"a": n % 50})]
 
 
 def _build(args: tuple[dict[str, str], Any]) -> str:
@@ -60,7 +60,10 @@ def processes_at_once(findings: Findings, su: str, *, rounds: int, processes: in
             f"fresh deployment {r + 1}/{rounds}: {processes} processes set it up at once: "
             f"{processes - len(failed)} ok, {len(failed)} failed" + (f" ({failed[0]})" if failed else "")
         )
-        findings.expect(not failed, f"{len(failed)} of {processes} processes failed to set up a new deployment: {failed[0] if failed else ''}")
+        findings.expect(
+            not failed,
+            f"{len(failed)} of {processes} processes failed to set up a new deployment: {failed[0] if failed else ''}",
+        )
 
 
 def servers_booting(findings: Findings, su: str, *, rounds: int, workers: int, data: Path) -> None:
@@ -103,10 +106,15 @@ def _wait_booted(server: Any, workers: int) -> str:
     verdict = wait_for(settled, timeout=90, every=0.2)
     if verdict is None and not READY.search(server.log()):
         # A version that does not log its workers' readiness: stay a while and see whether it falls over.
-        verdict = wait_for(
-            lambda: server.process.poll() is not None and f"the server stopped (exit code {server.process.returncode})",
-            timeout=SETTLE_WITHOUT_READY_LINES,
-        ) or f"still up after {SETTLE_WITHOUT_READY_LINES:.0f} s (no readiness lines: ready assumed)"
+        verdict = (
+            wait_for(
+                lambda: (
+                    server.process.poll() is not None and f"the server stopped (exit code {server.process.returncode})"
+                ),
+                timeout=SETTLE_WITHOUT_READY_LINES,
+            )
+            or f"still up after {SETTLE_WITHOUT_READY_LINES:.0f} s (no readiness lines: ready assumed)"
+        )
     return verdict or "workers still booting after 90 s"
 
 
@@ -117,7 +125,7 @@ def _reason(log: str) -> str:
     return " | ".join(dict.fromkeys(lines[-6:])) or log.strip().splitlines()[-1] if log.strip() else "no log"
 
 
-def run(findings: Findings, su: str, *, rounds: int = 5, workers: int = 16) -> None:
+def run(findings: Findings, su: str, *, rounds: int = 5, workers: int = 12) -> None:
     with tempfile.TemporaryDirectory(prefix="playground-faults-boot-") as tmp:
         data = Path(tmp)
         processes_at_once(findings, su, rounds=3, processes=8, data=data)

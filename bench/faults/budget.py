@@ -21,20 +21,21 @@ from collections import Counter
 from pathlib import Path
 
 import psycopg2
-from common import (
+
+from .common import (
     INSERT,
     Findings,
     Student,
     admin_deployment,
     at_once,
     execute,
-    free_port,
     libpq_url,
     live_server,
     message,
     new_prefix,
     postgres_env,
     private_postgres,
+    serve_command,
     settle_commit,
     stop,
 )
@@ -45,13 +46,9 @@ CLASS = 40
 
 def too_many_workers(findings: Findings, env: dict[str, str], data: Path) -> None:
     import os
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
-    from server_support import serve_command
 
     workers, threads = 30, 4
-    command = [*serve_command(free_port(), workers), "--threads", str(threads)]
+    command = [*serve_command(workers), "--threads", str(threads)]
     clean = {k: v for k, v in os.environ.items() if not k.startswith("PLAYGROUND_")}
     process = subprocess.Popen(
         command,
@@ -70,8 +67,13 @@ def too_many_workers(findings: Findings, env: dict[str, str], data: Path) -> Non
         )
         return
     lines = err.strip().splitlines()
-    findings.say(f"{workers} workers x {threads} threads, max_connections = {MAX_CONNECTIONS}: exit code {process.returncode}: {lines[-1] if lines else out.strip()}")
-    findings.expect(process.returncode == 2 and len(lines) == 1, f"expected one line and exit code 2, got {process.returncode}: {err.strip()[-400:]}")
+    findings.say(
+        f"{workers} workers x {threads} threads, max_connections = {MAX_CONNECTIONS}: exit code {process.returncode}: {lines[-1] if lines else out.strip()}"
+    )
+    findings.expect(
+        process.returncode == 2 and len(lines) == 1,
+        f"expected one line and exit code 2, got {process.returncode}: {err.strip()[-400:]}",
+    )
 
 
 def hog(su: str, role: str) -> list[psycopg2.extensions.connection]:
@@ -102,9 +104,12 @@ def a_class(findings: Findings, su: str, env: dict[str, str], data: Path) -> Non
         started = time.monotonic()
         first = at_once([lambda s=s: (s, *first_commit(s)) for s in students], timeout=300)
         statuses = Counter(status for _s, _n, status in first)
+        from playground.connections import ConnectionBudget
+
+        budget = ConnectionBudget(workers, threads)
         findings.say(
-            f"a class of {CLASS} at once on {workers} workers x {threads} threads (a budget of "
-            f"{workers * threads} runs at a time): answers {dict(statuses)} in {time.monotonic() - started:.1f} s"
+            f"a class of {CLASS} at once on {workers} workers x {threads} threads (a budget of {budget.total} "
+            f"connections, {workers * threads} runs at a time): answers {dict(statuses)} in {time.monotonic() - started:.1f} s"
         )
         findings.expect(set(statuses) <= {200, 503}, f"a class bigger than the budget got {dict(statuses)}")
 
@@ -119,7 +124,11 @@ def a_class(findings: Findings, su: str, env: dict[str, str], data: Path) -> Non
         held = hog(su, role)
         try:
             during = at_once(
-                [lambda s=s: (s, s.run('SELECT count(*) FROM "Users"').status, s.commit(tokens[s.name]).status) for s in students if s.name in tokens],
+                [
+                    lambda s=s: (s, s.run('SELECT count(*) FROM "Users"').status, s.commit(tokens[s.name]).status)
+                    for s in students
+                    if s.name in tokens
+                ],
                 timeout=300,
             )
             runs = Counter(r for _s, r, _c in during)
@@ -127,10 +136,12 @@ def a_class(findings: Findings, su: str, env: dict[str, str], data: Path) -> Non
             example = next((s for s, r, _c in during if r not in (200,)), None)
             findings.say(
                 f"with PostgreSQL full ({len(held)} connections taken by another role): runs {dict(runs)}, "
-                f"commits {dict(commits)}"
-                + (f"; e.g. {message(example.run('SELECT 1'))!r}" if example else "")
+                f"commits {dict(commits)}" + (f"; e.g. {message(example.run('SELECT 1'))!r}" if example else "")
             )
-            findings.expect(not ({*runs, *commits} - {200, 410, 429, 503}), "a full database server was answered with something else than 503")
+            findings.expect(
+                not ({*runs, *commits} - {200, 410, 429, 503}),
+                "a full database server was answered with something else than 503",
+            )
         finally:
             for connection in held:
                 connection.close()
@@ -161,7 +172,10 @@ def a_class(findings: Findings, su: str, env: dict[str, str], data: Path) -> Non
 
 
 def run(findings: Findings, _su: str) -> None:
-    with tempfile.TemporaryDirectory(prefix="playground-faults-budget-") as tmp, private_postgres(max_connections=MAX_CONNECTIONS) as su:
+    with (
+        tempfile.TemporaryDirectory(prefix="playground-faults-budget-") as tmp,
+        private_postgres(max_connections=MAX_CONNECTIONS) as su,
+    ):
         data = Path(tmp)
         with admin_deployment(su, new_prefix()) as deployment:
             env = postgres_env(deployment)

@@ -15,11 +15,12 @@ import signal
 import sqlite3
 import tempfile
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from common import (
+from .common import (
     Findings,
     Student,
     admin_deployment,
@@ -53,7 +54,9 @@ def committing_tokens(engine: str, server: Any, su: str | None, database: str | 
     return int(execute(su, sql, database=database)[0][0])
 
 
-def one_engine(findings: Findings, engine: str, env: dict[str, str], base: Path, su: str | None, database: str | None) -> None:
+def one_engine(
+    findings: Findings, engine: str, env: dict[str, str], base: Path, su: str | None, database: str | None
+) -> None:
     base.mkdir(parents=True)
     with live_server(base, workers=3, env=env | {"PLAYGROUND_THREADS": "4"}) as server:
         students = [Student(server.url, f"{engine[:2]}{n}") for n in range(STUDENTS)]
@@ -61,7 +64,10 @@ def one_engine(findings: Findings, engine: str, env: dict[str, str], base: Path,
         tokens: dict[str, str] = {}
         for s in students:
             preview = s.run(SLOW_INSERT[engine], {"Name": s.name, "Age": 7})
-            if findings.expect(preview.status == 200 and preview.json["status"] == "preview", f"{s.name}: preview {preview.status} {message(preview)}"):
+            if findings.expect(
+                preview.status == 200 and preview.json["status"] == "preview",
+                f"{s.name}: preview {preview.status} {message(preview)}",
+            ):
                 tokens[s.name] = preview.json["token"]
         first: dict[str, int] = {}
         lock = threading.Lock()
@@ -73,11 +79,13 @@ def one_engine(findings: Findings, engine: str, env: dict[str, str], base: Path,
 
         waves = [students[w::WAVES] for w in range(WAVES)]
         killed = 0
-        for wave in waves:
+        for number, wave in enumerate(waves):
             threads = [threading.Thread(target=press, args=(s,)) for s in wave]
             for thread in threads:
                 thread.start()
             wait_for(lambda: committing_tokens(engine, server, su, database) >= 2, timeout=20, every=0.02)
+            # Each wave a little later: the kill finds commits running their statements, committing, or done.
+            time.sleep(0.15 * number)
             old = server.workers()
             for pid in old:
                 os.kill(pid, signal.SIGKILL)
@@ -114,7 +122,10 @@ def one_engine(findings: Findings, engine: str, env: dict[str, str], base: Path,
                 unknown += 1
         findings.say(f"{engine}: each student's next Commit: {dict(finals)}")
         findings.say(f"{engine}: lost {lost}, doubled {doubled}, left unknown {unknown}, answered 5xx {errors}")
-        findings.expect(lost == doubled == unknown == errors == 0, f"{engine}: lost {lost}, doubled {doubled}, unknown {unknown}, 5xx {errors}")
+        findings.expect(
+            lost == doubled == unknown == errors == 0,
+            f"{engine}: lost {lost}, doubled {doubled}, unknown {unknown}, 5xx {errors}",
+        )
 
 
 def run(findings: Findings, su: str | None) -> None:

@@ -11,6 +11,7 @@ import os
 import pwd
 import secrets
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -28,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from pg_support import AdminDeployment, admin_deployment, execute, libpq_url  # noqa: E402
-from server_support import HttpClient, LiveServer, Reply, at_once, free_port, live_server, stop  # noqa: E402
+from server_support import HttpClient, LiveServer, Reply, at_once, live_server, serve_command, stop  # noqa: E402
 
 __all__ = [
     "AdminDeployment",
@@ -41,11 +42,11 @@ __all__ = [
     "admin_deployment",
     "at_once",
     "execute",
-    "free_port",
     "libpq_url",
     "live_server",
     "postgres_env",
     "private_postgres",
+    "serve_command",
     "stop",
     "wait_for",
 ]
@@ -165,11 +166,14 @@ class Load:
         student.start()
         n = 0
         while not self._stop.is_set():
-            for reply in self.work(student, n):
+            replies = self.work(student, n)
+            for reply in replies:
                 with self._lock:
                     self.statuses[reply.status] += 1
                     if reply.status == 0 or reply.status >= 500:
                         self.errors.append(f"{reply.status}: {message(reply)[:160]}")
+            if any(reply.status == 0 for reply in replies):
+                time.sleep(0.1)  # the server is away: ask again soon, not in a tight loop
             n += 1
 
     @property
@@ -199,6 +203,12 @@ def postgres_env(deployment: AdminDeployment) -> dict[str, str]:
 
 def new_prefix() -> str:
     return f"f{secrets.token_hex(3)}"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @contextmanager

@@ -8,13 +8,15 @@ sandbox, a reset. Afterwards the filler goes and the same students carry on.
 
 from __future__ import annotations
 
+import re
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
-from common import INSERT, Findings, Reply, Student, live_server, message
 from disk_support import CannotMount, fill, small_filesystem
+
+from .common import INSERT, Findings, Reply, Student, live_server, message
 
 MEGABYTES = 24
 
@@ -78,6 +80,9 @@ def _full_disk(findings: Findings, base: Path) -> None:
             findings.expect(bob.count("after") == 1, "bob's commit is not there exactly once")
         seen("bob resets his sandbox", bob.call("POST", "/api/reset", {}), 200)
         findings.expect(server.process.poll() is None, "the server stopped")
-        errors = server.log().count("Traceback")
-        findings.say(f"answers: {dict(answers)}; tracebacks in the server log: {errors}")
+        log = server.log()
+        raised = sorted(
+            {line.strip()[:150] for line in log.splitlines() if re.match(r"^[\w.]+(Error|Exception|Full): ", line)}
+        )
+        findings.say(f"answers: {dict(answers)}; tracebacks in the server log: {log.count('Traceback')} {raised}")
         findings.expect(not any(status == 500 for status in answers), "a request was answered with a 500")

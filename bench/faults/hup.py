@@ -14,7 +14,18 @@ import threading
 import time
 from pathlib import Path
 
-from common import INSERT, Findings, Load, Reply, Student, admin_deployment, live_server, new_prefix, postgres_env, wait_for
+from .common import (
+    INSERT,
+    Findings,
+    Load,
+    Reply,
+    Student,
+    admin_deployment,
+    live_server,
+    new_prefix,
+    postgres_env,
+    wait_for,
+)
 
 HUPS = 3
 WORKERS = 3
@@ -53,7 +64,9 @@ def one_engine(findings: Findings, engine: str, env: dict[str, str], base: Path)
                 before = load.answered
                 server.process.send_signal(signal.SIGHUP)
                 new = wait_for(
-                    lambda old=old: (pids := server.workers()) and len(pids) == WORKERS and not set(pids) & old and pids,
+                    lambda old=old: (
+                        (pids := server.workers()) and len(pids) == WORKERS and not set(pids) & old and pids
+                    ),
                     timeout=60,
                 )
                 replaced.append(bool(new))
@@ -76,7 +89,9 @@ def one_engine(findings: Findings, engine: str, env: dict[str, str], base: Path)
             f"each time: {all(replaced)}; {total} commits acknowledged, lost {lost}, doubled {doubled}"
         )
         findings.expect(all(replaced), f"{engine}: after a HUP the workers were not all replaced")
-        findings.expect(not load.errors, f"{engine}: {len(load.errors)} requests refused or failed, e.g. {load.errors[:1]}")
+        findings.expect(
+            not load.errors, f"{engine}: {len(load.errors)} requests refused or failed, e.g. {load.errors[:1]}"
+        )
         findings.expect(lost == doubled == 0, f"{engine}: lost {lost}, doubled {doubled}")
         findings.expect(server.process.poll() is None, f"{engine}: the server stopped")
 

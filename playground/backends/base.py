@@ -90,6 +90,10 @@ class Backend(Protocol):
         """Create the visitor's sandbox from the sample if it is missing; True if it was created."""
         ...
 
+    def sandbox_exists(self, visitor: str) -> bool:
+        """Whether the visitor's sandbox is there, asked without the bookkeeping database."""
+        ...
+
     def reset_sandbox(self, visitor: str) -> None: ...
 
     def drop_sandbox(self, visitor: str) -> None: ...
@@ -111,6 +115,15 @@ class Backend(Protocol):
 
     def translate_error(self, exc: Exception, evidence: Evidence) -> UserError | None:
         """The user-facing error for a database error, or None if it is not the user's doing."""
+        ...
+
+    def claim_commit(self, session: Session, visitor: str, token: str) -> None:
+        """In a commit's transaction, before its statements: record `token` in the sandbox's own commit log.
+
+        The record commits with the write or not at all, so it says whether a commit that was cut
+        short was applied. Raises AlreadyCommitted if the log has it, CommitInProgress if another
+        transaction is writing it now. The student can neither read nor forge the log.
+        """
         ...
 
     def check_before_commit(self, session: Session, visitor: str) -> None:

@@ -12,12 +12,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg2
 import psycopg2.errors
 from sqlalchemy import create_engine
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
 from ..config import ConfigError, Limits
+from ..connections import ADMIN_POOL, POOL_TIMEOUT_SECONDS, ServerSlots
+from ..startup import lock_key
 from .pg_errors import first_line
 
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
@@ -33,8 +36,10 @@ class PgAdmin:
         self._admin = create_engine(
             url,
             isolation_level="AUTOCOMMIT",
-            pool_size=2,
-            max_overflow=4,
+            # Small: its connections count in the server's connection budget (see connections.py).
+            pool_size=ADMIN_POOL.size,
+            max_overflow=ADMIN_POOL.overflow,
+            pool_timeout=POOL_TIMEOUT_SECONDS,
             pool_pre_ping=True,
             connect_args={"connect_timeout": 10, "application_name": "playground-admin"},
         )
@@ -71,6 +76,18 @@ class PgAdmin:
         self.can_set_temp_file_limit = bool(temp_limit)
         self.can_signal = bool(superuser or signal)
 
+    def connection_slots(self) -> ServerSlots:
+        """How many connections the server lets this deployment have (see connections.py)."""
+        with self.cursor() as cur:
+            cur.execute(
+                "SELECT current_setting('max_connections')::int, "
+                "current_setting('superuser_reserved_connections')::int "
+                "+ coalesce(current_setting('reserved_connections', true)::int, 0), "
+                "r.rolconnlimit, d.datconnlimit FROM pg_roles r, pg_database d "
+                "WHERE r.rolname = current_user AND d.datname = current_database()"
+            )
+            return ServerSlots(*cur.fetchone())
+
     def close(self) -> None:
         """Dispose of the admin engine."""
         self._admin.dispose()
@@ -82,6 +99,42 @@ class PgAdmin:
             raw = conn.connection.driver_connection
             with raw.cursor() as cur:
                 yield cur
+
+    @contextmanager
+    def setup_lock(self) -> Iterator[None]:
+        """One process at a time makes what the prefix's processes share (the secret, the template).
+
+        A session advisory lock on a connection of its own, outside the pool (which may be a single
+        connection that the work under the lock needs): closing it releases the lock, and so does
+        the death of the process that holds it.
+        """
+        conn = psycopg2.connect(
+            self.url.set(drivername="postgresql").render_as_string(hide_password=False),
+            connect_timeout=10,
+            application_name="playground-admin",
+        )
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute("SET lock_timeout = '120s'")
+                cur.execute("SELECT pg_catalog.pg_advisory_lock(%s)", (lock_key(f"playground:{self.prefix}:setup"),))
+            yield
+        finally:
+            conn.close()
+
+    def run_in(self, database: str, sql: str) -> None:
+        """Run `sql` as the admin role in another database (a sandbox), in one transaction, one process at a time."""
+        conn = psycopg2.connect(
+            self.url.set(drivername="postgresql", database=database).render_as_string(hide_password=False),
+            connect_timeout=10,
+            application_name="playground-admin",
+        )
+        try:
+            with conn, conn.cursor() as cur:
+                cur.execute("SELECT pg_catalog.pg_advisory_xact_lock(%s)", (lock_key(f"playground:{database}"),))
+                cur.execute(sql)
+        finally:
+            conn.close()
 
     def safe_url(self) -> str:
         return self.url.render_as_string(hide_password=True)

@@ -15,6 +15,7 @@ import hmac
 import secrets
 import time
 from importlib import resources
+from typing import Any
 
 import psycopg2
 import psycopg2.errors
@@ -23,6 +24,7 @@ from sqlalchemy.engine import URL
 from ..config import SANDBOX_PREFIX, ConfigError, Limits, postgres_url
 from .base import check_visitor_id
 from .pg_admin import PgAdmin, ident
+from .pg_commits import CREATE_LOG
 from .pg_errors import first_line
 from .pg_roles import PgRoles, owner_of
 from .pg_spares import SpareSandboxes
@@ -82,30 +84,35 @@ class PgSandboxes:
         self.admin.close()
 
     def _load_secret(self) -> bytes:
-        """The deployment's secret for names and passwords, kept in the admin database."""
+        """The deployment's secret for names and passwords, kept in the admin database.
+
+        Read without a lock (all a worker does once it exists); made by one process at a time,
+        under the setup lock: several processes changing the table's privileges at once make
+        PostgreSQL fail one of them ("tuple concurrently updated").
+        """
         table = ident(f"{self.prefix}_secret")
-        for attempt in range(5):
-            try:
-                with self.admin.cursor() as cur:
-                    cur.execute(f"CREATE TABLE IF NOT EXISTS {table} (id int PRIMARY KEY, secret text NOT NULL)")
-                    cur.execute(f"REVOKE ALL ON {table} FROM PUBLIC")
-                    cur.execute(
-                        f"INSERT INTO {table} (id, secret) VALUES (1, %s) ON CONFLICT (id) DO NOTHING",
-                        (secrets.token_hex(32),),
-                    )
-                    cur.execute(f"SELECT secret FROM {table} WHERE id = 1")
-                    return bytes.fromhex(cur.fetchone()[0])
-            except psycopg2.errors.InsufficientPrivilege as e:
-                raise ConfigError(
-                    f"the PostgreSQL admin role cannot keep the sandbox secret in its database "
-                    f"({first_line(e)}); let the admin role own its database"
-                ) from None
-            except psycopg2.errors.UniqueViolation:
-                # Two processes creating the table at once: one of them loses a catalog race.
-                if attempt == 4:
-                    raise
-            time.sleep(0.1)
-        raise AssertionError("unreachable")
+        with self.admin.cursor() as cur:
+            secret = _read_secret(cur, table)
+        if secret is not None:
+            return secret
+        try:
+            with self.admin.setup_lock(), self.admin.cursor() as cur:
+                secret = _read_secret(cur, table)
+                if secret is not None:
+                    return secret
+                cur.execute(f"CREATE TABLE IF NOT EXISTS {table} (id int PRIMARY KEY, secret text NOT NULL)")
+                cur.execute(f"REVOKE ALL ON {table} FROM PUBLIC")
+                cur.execute(
+                    f"INSERT INTO {table} (id, secret) VALUES (1, %s) ON CONFLICT (id) DO NOTHING",
+                    (secrets.token_hex(32),),
+                )
+                cur.execute(f"SELECT secret FROM {table} WHERE id = 1")
+                return bytes.fromhex(cur.fetchone()[0])
+        except psycopg2.errors.InsufficientPrivilege as e:
+            raise ConfigError(
+                f"the PostgreSQL admin role cannot keep the sandbox secret in its database "
+                f"({first_line(e)}); let the admin role own its database"
+            ) from None
 
     # -- names --------------------------------------------------------------------------
 
@@ -113,6 +120,10 @@ class PgSandboxes:
         """The opaque name of the visitor's database and role."""
         digest = hmac.new(self._secret, f"sandbox:{check_visitor_id(visitor)}".encode(), hashlib.sha256)
         return f"{self.prefix}_sb_{digest.hexdigest()[:24]}"
+
+    def commit_mark(self, token: str) -> str:
+        """What a sandbox's commit log keeps for a commit token: nothing the student can compute (see pg_commits)."""
+        return hmac.new(self._secret, f"commit:{token}".encode(), hashlib.sha256).hexdigest()
 
     def _password(self, role: str) -> str:
         return hmac.new(self._secret, f"password:{role}".encode(), hashlib.sha256).hexdigest()
@@ -126,6 +137,16 @@ class PgSandboxes:
         return self.admin_url.set(username=role, password=self._password(role), database=database or role)
 
     # -- sandboxes ----------------------------------------------------------------------
+
+    def exists(self, visitor: str) -> bool:
+        """Whether the visitor's sandbox database is there (ready or not)."""
+        with self.admin.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.sandbox_name(visitor),))
+            return cur.fetchone() is not None
+
+    def add_commit_log(self, name: str) -> None:
+        """The commit log, in a sandbox made from a template that did not have it yet."""
+        self.admin.run_in(name, CREATE_LOG)
 
     def ensure_sandbox(self, visitor: str) -> bool:
         name = self.sandbox_name(visitor)
@@ -230,3 +251,13 @@ class PgSandboxes:
             for name in roles:
                 cur.execute(f"DROP ROLE IF EXISTS {ident(name)}")
             cur.execute(f"DROP TABLE IF EXISTS {ident(f'{self.prefix}_secret')}")
+
+
+def _read_secret(cur: Any, table: str) -> bytes | None:
+    """The secret, or None while its table or row does not exist yet (autocommit: a failed read ends nothing)."""
+    try:
+        cur.execute(f"SELECT secret FROM {table} WHERE id = 1")
+    except (psycopg2.errors.UndefinedTable, psycopg2.errors.InsufficientPrivilege):
+        return None
+    row = cur.fetchone()
+    return bytes.fromhex(row[0]) if row else None

@@ -18,25 +18,32 @@ from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
 
 from .pg_admin import PgAdmin, ident
+from .pg_commits import CREATE_LOG
 from .pg_errors import first_line
 
 log = logging.getLogger("playground.postgresql")
 
 # Changes whenever what _build_template does changes, so that old templates are not reused.
-_TEMPLATE_RECIPE = "2"
+_TEMPLATE_RECIPE = "3"  # 3: the commit log (pg_commits)
 
 
 def ensure_template(admin: PgAdmin, sample_sql: str) -> str:
-    """The template database for this sample; built (under a temporary name) if missing."""
+    """The template database for this sample; built (under a temporary name, by one process at a time) if missing."""
     digest = hashlib.sha256(f"{_TEMPLATE_RECIPE}\n{sample_sql}".encode()).hexdigest()
     name = f"{admin.prefix}_tpl_{digest[:16]}"
+    if _exists(admin, name) and not _old_templates(admin, keep=name):
+        return name  # what every worker of a running deployment sees: two reads, no lock, no write
+    with admin.setup_lock():
+        if not _exists(admin, name):
+            _build_template(admin, sample_sql, name, digest)
+        _drop_old_templates(admin, keep=name)
+    return name
+
+
+def _exists(admin: PgAdmin, name: str) -> bool:
     with admin.cursor() as cur:
         cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
-        exists = cur.fetchone() is not None
-    if not exists:
-        _build_template(admin, sample_sql, name, digest)
-    _drop_old_templates(admin, keep=name)
-    return name
+        return cur.fetchone() is not None
 
 
 def _build_template(admin: PgAdmin, sample_sql: str, name: str, digest: str) -> None:
@@ -55,6 +62,7 @@ def _build_template(admin: PgAdmin, sample_sql: str, name: str, digest: str) -> 
                 cur.execute(sample_sql)
                 # Only the sandbox's own role can connect to a sandbox: PUBLIC means that role.
                 cur.execute("GRANT USAGE, CREATE ON SCHEMA public TO PUBLIC")
+                cur.execute(CREATE_LOG)
         finally:
             seed.dispose()
         with admin.cursor() as cur:
@@ -73,15 +81,19 @@ def _build_template(admin: PgAdmin, sample_sql: str, name: str, digest: str) -> 
     admin.drop_database(building)
 
 
-def _drop_old_templates(admin: PgAdmin, keep: str) -> None:
-    """Templates of other samples and abandoned builds (best effort; they may be in use)."""
+def _old_templates(admin: PgAdmin, keep: str) -> list[str]:
+    """Templates of other samples (or recipes) of this prefix."""
     with admin.cursor() as cur:
         cur.execute(
             "SELECT datname FROM pg_database WHERE datname ~ %s AND datname <> %s",
             (admin.pattern("tpl"), keep),
         )
-        old = [r[0] for r in cur.fetchall()]
-    for name in old:
+        return [r[0] for r in cur.fetchall()]
+
+
+def _drop_old_templates(admin: PgAdmin, keep: str) -> None:
+    """Templates of other samples (best effort; they may be in use)."""
+    for name in _old_templates(admin, keep):
         try:
             with admin.cursor() as cur:
                 cur.execute(f"DROP DATABASE IF EXISTS {ident(name)}")

@@ -81,12 +81,15 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from ..config import Limits
+from ..connections import ServerSlots
 from ..errors import SandboxFull, UserError
 from ..script import Script, Statement
 from .base import Column, Evidence, Table, record_sent_statements
+from .pg_commits import SCHEMA as COMMIT_LOG_SCHEMA
+from .pg_commits import claim_commit
 from .pg_errors import SandboxBusy, first_line  # SandboxBusy is imported from here too
 from .pg_errors import translate_error as translate_pg_error
-from .pg_evidence import BASELINE_KEY, Snapshot, after_statement, before_statement
+from .pg_evidence import BASELINE_KEY, TUPLES, Snapshot, after_statement, before_statement
 from .pg_sandboxes import PgSandboxes
 from .pg_sequences import COMMITTED_KEY, SEQUENCE_LOCK, give_back, read_sequences
 from .pg_statements import check_statement, shape, split_statements
@@ -174,6 +177,10 @@ class PostgresBackend:
             cur.execute("SELECT 1")
             cur.fetchone()
 
+    def connection_slots(self) -> ServerSlots:
+        """How many connections the server lets this deployment have (checked at start-up)."""
+        return self.sandboxes.admin.connection_slots()
+
     def close(self) -> None:
         """Dispose of every engine (admin and sandboxes)."""
         self.close_sandbox_engines()
@@ -191,6 +198,9 @@ class PostgresBackend:
 
     def ensure_sandbox(self, visitor: str) -> bool:
         return self.sandboxes.ensure_sandbox(visitor)
+
+    def sandbox_exists(self, visitor: str) -> bool:
+        return self.sandboxes.exists(visitor)
 
     def reset_sandbox(self, visitor: str) -> None:
         self.sandboxes.reset_sandbox(visitor)
@@ -375,6 +385,17 @@ class PostgresBackend:
     def translate_error(self, exc: BaseException, evidence: Evidence) -> UserError | None:
         return translate_pg_error(exc, evidence, self.limits.time_limit_ms)
 
+    def claim_commit(self, session: Session, visitor: str, token: str) -> None:
+        """Record the commit of `token` in the sandbox's own commit log, in this transaction (see pg_commits)."""
+        conn = session.connection()
+        raw = conn.connection.driver_connection
+        name = self.sandbox_name(visitor)
+        claim_commit(raw, self.sandboxes.commit_mark(token), lambda: self.sandboxes.add_commit_log(name))
+        # The mark gave the transaction its id: the statements' write evidence starts from here.
+        with raw.cursor() as cur:
+            cur.execute(TUPLES)
+            conn.info[BASELINE_KEY] = Snapshot.of(cur.fetchall())
+
     def check_before_commit(self, session: Session, visitor: str) -> None:
         raw = session.connection().connection.driver_connection
         with raw.cursor() as cur:
@@ -397,10 +418,11 @@ class PostgresBackend:
                     "FROM information_schema.columns c "
                     "JOIN information_schema.tables t "
                     "ON t.table_schema = c.table_schema AND t.table_name = c.table_name "
-                    "WHERE c.table_schema NOT IN ('pg_catalog', 'information_schema') "
-                    "AND c.table_schema NOT LIKE 'pg\\_temp\\_%' "
-                    "AND c.table_schema NOT LIKE 'pg\\_toast%' "
-                    "ORDER BY c.table_schema = 'public' DESC, c.table_schema, c.table_name, c.ordinal_position"
+                    "WHERE c.table_schema NOT IN ('pg_catalog', 'information_schema', %s) "
+                    "AND c.table_schema NOT LIKE 'pg\\_temp\\_%%' "
+                    "AND c.table_schema NOT LIKE 'pg\\_toast%%' "
+                    "ORDER BY c.table_schema = 'public' DESC, c.table_schema, c.table_name, c.ordinal_position",
+                    (COMMIT_LOG_SCHEMA,),  # the playground's own (see pg_commits)
                 )
                 rows = cur.fetchall()
             session.rollback()

@@ -17,7 +17,6 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +28,13 @@ from sqlalchemy.pool import QueuePool
 
 from ..config import Limits
 from ..errors import RefusedStatement, SandboxFull, TimeLimitExceeded, UserError
+from ..faults import disk_full
 from ..script import Script, Statement
 from ..sqltext import tokenize
-from .base import TRANSACTION_CONTROL, Column, Evidence, Table, check_visitor_id, record_sent_statements
+from .base import TRANSACTION_CONTROL, Column, Evidence, Table, record_sent_statements
 from .engine_cache import EngineCache
+from .sqlite_commits import COMMIT_LOG, claim_commit
+from .sqlite_files import SandboxFiles
 
 # Pragmas a student may run: the ones that only read. Those in _PRAGMAS_WITH_ARGUMENT take a
 # table or index name; the others are allowed only without a value (reading, never setting).
@@ -141,10 +143,9 @@ class SqliteBackend:
 
     def __init__(self, data_dir: Path, limits: Limits) -> None:
         self.limits = limits
-        self.root = data_dir / "sandboxes" / "sqlite"
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.sample_path = data_dir / "sample.sqlite3"
-        self._build_sample()
+        self.files = SandboxFiles(data_dir)
+        self.root = self.files.root
+        self.sample_path = self.files.sample_path
         self._engines = EngineCache(self._make_engine)
 
     # -- statements -------------------------------------------------------------------------
@@ -175,41 +176,21 @@ class SqliteBackend:
     # -- sandboxes --------------------------------------------------------------------------
 
     def path(self, visitor: str) -> Path:
-        return self.root / f"{check_visitor_id(visitor)}.sqlite3"
+        return self.files.path(visitor)
+
+    def sandbox_exists(self, visitor: str) -> bool:
+        return self.files.exists(visitor)
 
     def ensure_sandbox(self, visitor: str) -> bool:
-        path = self.path(visitor)
-        if path.exists():
-            return False
-        self._copy_sample(path)
-        return True
+        return self.files.ensure(visitor)
 
     def reset_sandbox(self, visitor: str) -> None:
-        path = self.path(visitor)
-        self._copy_sample(path)
-        self._engines.discard(str(path))
+        self.files.replace(visitor)
+        self._engines.discard(str(self.path(visitor)))
 
     def drop_sandbox(self, visitor: str) -> None:
-        path = self.path(visitor)
-        self._engines.discard(str(path))
-        for suffix in ("", "-journal", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-
-    def _copy_sample(self, path: Path) -> None:
-        # Copy then rename: another worker opening the file sees either no file or a whole one.
-        fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".tmp")
-        os.close(fd)
-        shutil.copyfile(self.sample_path, tmp)
-        os.replace(tmp, path)
-
-    def _build_sample(self) -> None:
-        script = resources.files("playground").joinpath("sample/sqlite.sql").read_text(encoding="utf-8")
-        fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".tmp")
-        os.close(fd)
-        with sqlite3.connect(tmp) as conn:
-            conn.executescript(script)
-        conn.close()
-        os.replace(tmp, self.sample_path)
+        self._engines.discard(str(self.path(visitor)))
+        self.files.remove(visitor)
 
     def ping(self) -> None:
         """The sandboxes folder takes new files and the sample opens (a lost volume fails here)."""
@@ -329,10 +310,18 @@ class SqliteBackend:
                 f"stopped at the time limit ({self.limits.time_limit_ms:,} ms); nothing was changed"
             )
         if isinstance(exc, sqlite3.OperationalError) and "database or disk is full" in message:
+            # The same error for the page cap and for a full disk. A sandbox may always grow to its
+            # cap, unless the disk has less than that left: then the disk is the cause.
+            if shutil.disk_usage(self.root).free < self.limits.sqlite_max_pages * _PAGE_BYTES:
+                return disk_full("what your statement writes")
             return SandboxFull("your sandbox reached its size limit; delete some rows or press Reset")
         if isinstance(exc, sqlite3.Error | ValueError | TypeError | OverflowError):
             return UserError(message)
         return None
+
+    def claim_commit(self, session: Session, visitor: str, token: str) -> None:
+        """Record the commit of `token` in the sandbox's own commit log, in this transaction (see sqlite_commits)."""
+        claim_commit(session.connection().connection.driver_connection, token)  # type: ignore[arg-type]
 
     def check_before_commit(self, session: Session, visitor: str) -> None:
         """The page cap is enforced by SQLite itself while the statements run."""
@@ -344,7 +333,8 @@ class SqliteBackend:
                 r[0]
                 for r in conn.execute(
                     "SELECT name FROM sqlite_schema WHERE type IN ('table', 'view') "
-                    "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"
+                    "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name <> ? ORDER BY name",
+                    (COMMIT_LOG,),
                 )
             ]
             tables = []
@@ -357,6 +347,7 @@ class SqliteBackend:
 
 
 _FILE_KEY = "playground.sqlite.file"
+_PAGE_BYTES = 4096  # SQLite's default page size, which the sample and every copy of it have
 
 
 def _file_id(path: str) -> tuple[int, int] | None:
@@ -379,6 +370,9 @@ def _refusal(action: int, arg1: str | None, arg2: str | None) -> str | None:
     """Why SQLite's authorizer should deny this action, or None to allow it."""
     if action in _REFUSED_ACTIONS:
         return _REFUSED_ACTIONS[action]
+    if COMMIT_LOG in ((arg1 or "").lower(), (arg2 or "").lower()):
+        # Reading, writing, altering, indexing or triggering on it, or making one of that name.
+        return f"the table {COMMIT_LOG} is the playground's own record of commits"
     if action == sqlite3.SQLITE_PRAGMA:
         name = (arg1 or "").lower()
         if name in _PRAGMAS_WITH_ARGUMENT or (name in _PRAGMAS_READ_ONLY and arg2 is None):

@@ -7,7 +7,7 @@ from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from ..errors import UserError
+from ..errors import Unavailable, UserError
 
 
 def _wants_json() -> bool:
@@ -26,7 +26,10 @@ def register(app: Flask) -> None:
     @app.errorhandler(UserError)
     def _user_error(e: UserError) -> ResponseReturnValue:
         extra = {"statement": e.statement} if e.statement is not None else {}
-        return _error(e.message, e.status, **extra)
+        response = app.make_response(_error(e.message, e.status, **extra))
+        if isinstance(e, Unavailable):
+            response.headers["Retry-After"] = str(e.retry_after_seconds)
+        return response
 
     @app.errorhandler(CSRFError)
     def _csrf_error(e: CSRFError) -> ResponseReturnValue:

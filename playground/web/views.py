@@ -12,7 +12,7 @@ from werkzeug import Response
 
 from .. import history
 from ..catalog import TableSummary, summarise
-from ..errors import CapacityReached, UserError
+from ..errors import CapacityReached, Unavailable, UserError
 from ..examples import EXAMPLES, Example, example
 from ..grid import COLUMN_TYPES, GridError, ParameterGrid
 from ..per_row import counts_per_row
@@ -182,8 +182,10 @@ def render_editor(state: EditorState, **panels: Any) -> str:
         tables = summarise(service, visitor_id(), state.engine)
     except CapacityReached:
         raise  # no sandbox for this visitor at all: the 503 page says why, not an editor without tables
-    except UserError:
+    except UserError as e:
         tables = []  # the schema is a side panel: a busy sandbox must not hide the run's own message
+        if isinstance(e, Unavailable) and not state.error:
+            state.error = e.message  # the disk is full, the database busy: the page still opens, and says why
     return render_template(
         "editor.html",
         state=state,

@@ -1,0 +1,103 @@
+"""SQLite sandbox files: the sample they are copied from, and making, replacing and removing them.
+
+A file appears whole or not at all: it is written under a temporary name in the same folder and
+renamed into place. A write that fails (the disk is full) removes its temporary file, leaves
+whatever was there before as it was, and says so (a 507 naming the cause). The sample is built
+once per sample text (its file name carries the text's hash), by one process at a time under a
+file lock; a worker that finds it just uses it, so a server boots without writing anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sqlite3
+import tempfile
+import time
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+
+from ..faults import translate
+from ..startup import file_lock
+from .base import check_visitor_id
+
+# Temporary files older than this were left by a process that died while writing them.
+_ABANDONED_SECONDS = 600
+
+
+class SandboxFiles:
+    """`<data>/sandboxes/sqlite/<visitor>.sqlite3`, each a copy of `<data>/sample-<hash>.sqlite3`."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.root = data_dir / "sandboxes" / "sqlite"
+        self.root.mkdir(parents=True, exist_ok=True)
+        script = resources.files("playground").joinpath("sample/sqlite.sql").read_text(encoding="utf-8")
+        self.sample_path = data_dir / f"sample-{hashlib.sha256(script.encode()).hexdigest()[:16]}.sqlite3"
+        if not self.sample_path.exists():
+            with file_lock(data_dir / "sample.setup-lock"):
+                if not self.sample_path.exists():
+                    _write_whole(self.sample_path, lambda tmp: _build(tmp, script), "the sample database")
+        self._remove_abandoned()
+
+    def path(self, visitor: str) -> Path:
+        return self.root / f"{check_visitor_id(visitor)}.sqlite3"
+
+    def exists(self, visitor: str) -> bool:
+        return self.path(visitor).exists()
+
+    def ensure(self, visitor: str) -> bool:
+        """Copy the sample for a visitor who has no sandbox yet; True if it was made."""
+        path = self.path(visitor)
+        if path.exists():
+            return False
+        self.replace(visitor)
+        return True
+
+    def replace(self, visitor: str) -> None:
+        """The visitor's sandbox becomes a fresh copy of the sample (another process sees the old file or the new one)."""
+        _write_whole(self.path(visitor), lambda tmp: shutil.copyfile(self.sample_path, tmp), "your sandbox")
+
+    def remove(self, visitor: str) -> None:
+        path = self.path(visitor)
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+    def _remove_abandoned(self) -> None:
+        """Temporary files of writes cut short by a crash (a write that fails removes its own)."""
+        old = time.time() - _ABANDONED_SECONDS
+        for leftover in self.root.glob("tmp*.tmp"):
+            try:
+                if leftover.stat().st_mtime < old:
+                    leftover.unlink()
+            except FileNotFoundError:
+                pass
+
+
+def _write_whole(target: Path, write: Callable[[str], object], what: str) -> None:
+    """`write(tmp)` to a temporary file beside `target`, then rename it into place; on failure, remove it."""
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
+        os.close(fd)
+        write(tmp)
+        os.replace(tmp, target)
+        tmp = None
+    except Exception as e:
+        fault = translate(e, what)
+        if fault is None:
+            raise
+        raise fault from e
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+
+
+def _build(path: str, script: str) -> None:
+    conn = sqlite3.connect(path)
+    try:
+        with conn:
+            conn.executescript(script)
+    finally:
+        conn.close()
