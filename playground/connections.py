@@ -39,7 +39,7 @@ class PoolSize:
 
 
 STORE_POOL = PoolSize(size=1, overflow=1)
-ADMIN_POOL = PoolSize(size=1, overflow=0)
+ADMIN_POOL = PoolSize(size=1, overflow=1)
 BACKGROUND = 1
 POOL_TIMEOUT_SECONDS = 10.0
 TOOLS = 3

@@ -25,8 +25,8 @@ def test_the_budget_counts_every_connection_of_every_worker() -> None:
     budget = ConnectionBudget(workers=5, threads=4)
     # Per worker: a sandbox connection per thread, the bookkeeping pool, the admin pool, its hand-over
     # and the spare sandboxes' maker.
-    assert budget.per_worker == 4 + 2 + 3
-    assert budget.total == 5 * 9 + 3
+    assert budget.per_worker == 4 + 2 + 5
+    assert budget.total == 5 * 11 + 3
     budget.check(DEFAULT_SERVER)
 
 
@@ -36,7 +36,7 @@ def test_a_budget_past_max_connections_is_refused_in_one_line() -> None:
         ConnectionBudget(workers=17, threads=4).check(DEFAULT_SERVER)
     message = str(refused.value)
     assert "\n" not in message
-    assert "17 workers x (4 threads + 2 bookkeeping + 3 admin) + 3 = 156" in message
+    assert "17 workers x (4 threads + 2 bookkeeping + 5 admin) + 3 = 190" in message
     assert "allows 97 (max_connections 100 - 3 reserved)" in message
 
 
@@ -48,7 +48,7 @@ def test_the_admin_role_and_database_limits_count_too() -> None:
 
 
 def test_workers_not_asked_for_are_as_many_as_fit() -> None:
-    assert workers_that_fit(17, 4, DEFAULT_SERVER) == 10  # 10 x 9 + 3 = 93 <= 97 < 11 x 9 + 3
+    assert workers_that_fit(17, 4, DEFAULT_SERVER) == 8  # 8 x 11 + 3 = 91 <= 97 < 9 x 11 + 3
     assert workers_that_fit(5, 4, DEFAULT_SERVER) == 5
     assert workers_that_fit(5, 4, ServerSlots(10, 3, -1, -1)) == 0
 

@@ -189,11 +189,14 @@ class PgSandboxes:
                 (name, name),
             )
             allow, can_login, can_connect = cur.fetchone()
-            if allow and can_login and can_connect:
-                return
-            if claim and allow is None and can_login is None and self.spares.claim(name):
-                created.append(True)  # a spare made ahead of time is now this visitor's
-                return
+        if allow and can_login and can_connect:
+            return
+        # Outside that cursor: claiming a spare takes admin connections of its own, and the admin
+        # pool is small (connections.py), so one thread must never hold two of them.
+        if claim and allow is None and can_login is None and self.spares.claim(name):
+            created.append(True)  # a spare made ahead of time is now this visitor's
+            return
+        with self.admin.cursor() as cur:
             self.roles.ensure(cur, name)
             if allow is None:
                 try:
