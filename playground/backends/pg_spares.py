@@ -63,7 +63,7 @@ class SpareSandboxes:
         with self.admin.cursor() as cur:
             cur.execute(
                 "SELECT d.datname FROM pg_database d WHERE d.datname ~ %s "
-                "AND pg_catalog.shobj_description(d.oid, 'pg_database') = %s ORDER BY d.oid LIMIT 5",
+                "AND pg_catalog.shobj_description(d.oid, 'pg_database') = %s ORDER BY random() LIMIT 20",
                 (self.admin.pattern("sb"), comment),
             )
             candidates = [r[0] for r in cur.fetchall()]
@@ -72,8 +72,13 @@ class SpareSandboxes:
             try:
                 self._rename(spare, name)
                 return True
-            except (psycopg2.errors.InvalidCatalogName, psycopg2.errors.UndefinedObject, psycopg2.errors.ObjectInUse):
-                continue  # another process claimed it a moment ago
+            except (
+                psycopg2.errors.InvalidCatalogName,
+                psycopg2.errors.UndefinedObject,
+                psycopg2.errors.ObjectInUse,
+                psycopg2.errors.LockNotAvailable,
+            ):
+                continue  # another visitor is claiming it, or claimed it a moment ago
             except psycopg2.Error as e:
                 log.warning("spare sandbox %s not claimed: %s", spare, first_line(e))
         return False
@@ -84,6 +89,9 @@ class SpareSandboxes:
             conn.autocommit = False
             try:
                 verifier = psycopg2.extensions.encrypt_password(self._password(name), name, conn, "scram-sha-256")
+                # A class arriving at once claims spares at once: one that another visitor is
+                # renaming is skipped at once rather than waited for (candidates come in random order).
+                cur.execute("SET LOCAL lock_timeout = '100ms'")
                 cur.execute(f"ALTER DATABASE {ident(spare)} RENAME TO {ident(name)}")
                 cur.execute(f"COMMENT ON DATABASE {ident(name)} IS NULL")
                 cur.execute(f"ALTER ROLE {ident(spare)} RENAME TO {ident(name)}")
@@ -138,19 +146,22 @@ class SpareSandboxes:
             conn.close()
 
     def _make_missing(self, cur: Any) -> None:
+        """Make spares until `keep` are ready, counting again after each (visitors claim them meanwhile)."""
         comment = _COMMENT.format(template=self._template())
-        cur.execute(
-            "SELECT d.datname, pg_catalog.shobj_description(d.oid, 'pg_database') FROM pg_database d "
-            "WHERE d.datname ~ %s AND pg_catalog.shobj_description(d.oid, 'pg_database') LIKE %s",
-            (self.admin.pattern("sb"), _COMMENT.format(template="%")),
-        )
-        ready = 0
-        for spare, its_comment in cur.fetchall():
-            if its_comment == comment:
-                ready += 1
-            else:  # copied from an older template: not what a new visitor should get
-                self._drop(spare)
-        for _ in range(self.keep - ready):
+        while True:
+            cur.execute(
+                "SELECT d.datname, pg_catalog.shobj_description(d.oid, 'pg_database') FROM pg_database d "
+                "WHERE d.datname ~ %s AND pg_catalog.shobj_description(d.oid, 'pg_database') LIKE %s",
+                (self.admin.pattern("sb"), _COMMENT.format(template="%")),
+            )
+            ready = 0
+            for spare, its_comment in cur.fetchall():
+                if its_comment == comment:
+                    ready += 1
+                else:  # copied from an older template: not what a new visitor should get
+                    self._drop(spare)
+            if ready >= self.keep:
+                return
             spare = f"{self.admin.prefix}_sb_{secrets.token_hex(12)}"
             self._make(spare)
             cur.execute(f"COMMENT ON DATABASE {ident(spare)} IS %s", (comment,))
