@@ -40,7 +40,8 @@ the session's settings say. Rows are streamed from a server-side cursor when the
 allows it (a plain SELECT). A commit that leaves the database above `postgres_max_bytes` is
 refused. Every run uses a fresh connection (NullPool). A run that does not commit gives back
 the sequence values it took (nextval is not transactional), when no other connection of the
-sandbox can have taken one meanwhile (see pg_sequences.py).
+sandbox can have taken one meanwhile (see pg_sequences.py); a script of plain SELECTs that
+names neither nextval nor setval skips that.
 
 The statement check (`check`) is a second layer: it parses each statement with PostgreSQL's
 own parser (pglast) and refuses, with a clear message, what the playground does not offer.
@@ -57,6 +58,8 @@ Where each part lives:
 * `pg_statements`: the statement check and the splitter ("what student SQL may do");
 * `pg_sequences`: giving back the sequence values a run that did not commit took;
 * `pg_evidence`: the write evidence: whether a statement wrote and how many rows it changed;
+* `pg_spares`: sandboxes made ahead of time, claimed whole by arriving visitors;
+* `pg_watchdog`: the one thread per process that cancels queries past their time limit;
 * `pg_errors`: the errors a student sees (`translate_error`, `SandboxBusy`);
 * this module (`PostgresBackend`): running student SQL as the sandbox role: sessions, the
   limits and the watchdog, the size cap, the schema.
