@@ -272,8 +272,13 @@ def _class_arriving(server: servers.Server, args: Any, memory: MemoryWatch, data
         time.sleep(max(0.0, start + at - time.monotonic()))
         began = time.perf_counter()
         visitor = Visitor(server.url, args.engine)
-        page = visitor.request("GET", "/")
-        reply = visitor.start().run(*SELECTS[0])
+        try:
+            page = visitor.request("GET", "/")
+            reply = visitor.start().run(*SELECTS[0])
+        except OSError as e:
+            with lock:
+                failures.append(f"arrival: no answer ({e})")
+            return
         with lock:
             if page.status != 200 or reply.status != 200:
                 failures.append(f"page {page.status}, first run {reply.status}: {reply.body[:200]!r}")
@@ -297,7 +302,12 @@ def _class_arriving(server: servers.Server, args: Any, memory: MemoryWatch, data
     resets: list[float] = []
 
     def reset(visitor: Visitor) -> None:
-        reply = visitor.request("POST", "/api/reset", {"engine": args.engine})
+        try:
+            reply = visitor.request("POST", "/api/reset", {"engine": args.engine})
+        except OSError as e:  # the client's own time-out (60 s): an answer that did not come
+            with lock:
+                failures.append(f"reset: no answer ({e})")
+            return
         with lock:
             resets.append(reply.elapsed_ms)
             if reply.status != 200:
