@@ -125,7 +125,7 @@ def _reason(log: str) -> str:
     return " | ".join(dict.fromkeys(lines[-6:])) or log.strip().splitlines()[-1] if log.strip() else "no log"
 
 
-def run(findings: Findings, su: str, *, rounds: int = 5, workers: int = 12) -> None:
+def run(findings: Findings, su: str, *, rounds: int = 5, workers: int = 10) -> None:
     with tempfile.TemporaryDirectory(prefix="playground-faults-boot-") as tmp:
         data = Path(tmp)
         processes_at_once(findings, su, rounds=3, processes=8, data=data)
