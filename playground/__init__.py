@@ -9,6 +9,7 @@ from flask_wtf import CSRFProtect
 
 from .config import Settings
 from .service import Playground
+from .snapshots import EditorSnapshots
 from .wiring import build_playground
 
 csrf = CSRFProtect()
@@ -47,7 +48,11 @@ def create_app(settings: Settings | None = None, playground: Playground | None =
         MAX_FORM_PARTS=100_000,
         MAX_FORM_MEMORY_SIZE=settings.limits.max_value_bytes * 4 + settings.limits.max_sql_bytes * 2,
     )
-    app.extensions["playground"] = playground or build_playground(settings)
+    service = app.extensions["playground"] = playground or build_playground(settings)
+    # The pages' Post/Redirect/Get: what a page showed is kept beside the rest of the bookkeeping.
+    app.extensions["playground.snapshots"] = EditorSnapshots(
+        service.store.engine, max_age_seconds=settings.sandbox_ttl_seconds
+    )
     app.extensions["playground.settings"] = settings
     csrf.init_app(app)
 

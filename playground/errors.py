@@ -2,16 +2,41 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SqlPosition:
+    """A place in the SQL as the user typed it: a character offset, and the line and column people read."""
+
+    offset: int  # 0-based, in characters of the whole SQL text
+    line: int  # 1-based
+    column: int  # 1-based, in characters
+
+    @classmethod
+    def in_text(cls, sql: str, offset: int) -> SqlPosition:
+        offset = max(0, min(offset, len(sql)))
+        before = sql[:offset]
+        line_start = before.rfind("\n") + 1
+        return cls(offset, before.count("\n") + 1, offset - line_start + 1)
+
 
 class UserError(Exception):
-    """Something the user typed or sent cannot run; never a 500."""
+    """Something the user typed or sent cannot run; never a 500.
+
+    `offset` is where in the SQL the problem is, when the engine (or our reading) says so: in
+    characters of statement `statement`'s text when that is given, else of the whole SQL. The
+    service turns it into `position` (line and column in the whole SQL) before it is shown.
+    """
 
     status = 400
 
-    def __init__(self, message: str, *, statement: int | None = None) -> None:
+    def __init__(self, message: str, *, statement: int | None = None, offset: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.statement = statement
+        self.offset = offset
+        self.position: SqlPosition | None = None
 
 
 class RefusedStatement(UserError):
@@ -21,9 +46,13 @@ class RefusedStatement(UserError):
 
 
 class TimeLimitExceeded(UserError):
-    """A statement ran past the time limit and was stopped."""
+    """A statement ran past the time limit and was stopped.
 
-    status = 408
+    422, not 408: browsers (Chromium at least) silently send a request again when it is answered
+    with 408, so one click would run a runaway query twice.
+    """
+
+    status = 422
 
 
 class SandboxFull(UserError):

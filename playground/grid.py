@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import Boolean, Date, DateTime, Integer, Numeric, String
+from sqlalchemy import Boolean, Date, DateTime, Integer, String
 from sqlalchemy.types import TypeEngine
 
 from .errors import UserError
@@ -27,16 +27,17 @@ _DECIMAL = re.compile(r"[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?")
 _TRUE = {"true", "t", "yes", "y", "1", "on"}
 _FALSE = {"false", "f", "no", "n", "0", "off"}
 
-# The SQLAlchemy type a column's values are bound with: it decides what the driver receives
-# (for example, SQLite has no decimal type, so SQLAlchemy sends a decimal as a float).
+# The SQLAlchemy type a column's values are bound with: it decides what the driver receives.
+# A decimal column has none: SQLAlchemy's Numeric would turn a Decimal into a float on SQLite,
+# and the driver is to receive the Decimal the student typed (the SQLite backend stores it).
 _BIND_TYPES: dict[str, type[TypeEngine[Any]]] = {
     "text": String,
     "integer": Integer,
-    "decimal": Numeric,
     "boolean": Boolean,
     "date": Date,
     "timestamp": DateTime,
 }
+_EMPTY = "is empty; type NULL to send NULL, or '' (two single quotes) for an empty text"
 
 
 class GridError(UserError):
@@ -86,6 +87,19 @@ class ParameterGrid:
         rows = tuple(tuple(self.value(r, n) if n in self.columns else "" for n in names) for r in range(len(self.rows)))
         return ParameterGrid(tuple(names), types, rows or ((),))
 
+    def column(self, name: str) -> tuple[str, tuple[str, ...]]:
+        """One column's type and its cells, top to bottom."""
+        return self.type_of(name), tuple(self.value(r, name) for r in range(len(self.rows)))
+
+    @classmethod
+    def from_columns(cls, columns: Sequence[tuple[str, str, Sequence[str]]], height: int) -> ParameterGrid:
+        """A grid of these (name, type, cells) columns and `height` rows; short columns end in empty cells."""
+        return cls(
+            tuple(name for name, _, _ in columns),
+            tuple(kind for _, kind, _ in columns),
+            tuple(tuple(cells[r] if r < len(cells) else "" for _, _, cells in columns) for r in range(height)),
+        )
+
     def typed(self, *, max_value_bytes: int) -> Bindings:
         """Read every cell as its column's type; all bad cells are reported at once."""
         problems: list[str] = []
@@ -109,7 +123,7 @@ class ParameterGrid:
         types: dict[str, TypeEngine[Any]] = {}
         for c, name in enumerate(self.columns):
             kind = self.types[c] if c < len(self.types) else "auto"
-            bind_type = _bind_type(kind, [row[name] for row in rows])
+            bind_type = _bind_type(kind)
             if bind_type is not None:
                 types[name] = bind_type
         return Bindings(tuple(rows), types)
@@ -128,6 +142,9 @@ def typed_value(raw: str, kind: str) -> Any:
         if text and text.upper() != "NULL":
             raise ValueError(f"{raw!r} given for a NULL column (leave it empty)")
         return None
+    if not text:
+        # An empty cell sent as '' would make `y > ''` quietly match nothing.
+        raise ValueError(_EMPTY)
     if text.upper() == "NULL":
         return None
     if kind == "auto":
@@ -180,16 +197,8 @@ def _inferred(raw: str) -> Any:
     return raw
 
 
-def _bind_type(kind: str, values: Sequence[Any]) -> TypeEngine[Any] | None:
-    if kind in _BIND_TYPES:
-        return _BIND_TYPES[kind]()
-    if kind == "auto":
-        present = [v for v in values if v is not None]
-        if any(isinstance(v, Decimal) for v in present) and all(
-            isinstance(v, int | Decimal) and not isinstance(v, bool) for v in present
-        ):
-            return Numeric()
-    return None
+def _bind_type(kind: str) -> TypeEngine[Any] | None:
+    return _BIND_TYPES[kind]() if kind in _BIND_TYPES else None
 
 
 _JSON_SCALARS = (str, int, float, bool, type(None))

@@ -40,7 +40,8 @@ def counts_per_row(playground: Playground, visitor: str, outcome: Outcome) -> tu
     if not 1 < rows <= MAX_ROWS_COUNTED:
         return ()
     try:
-        backend, script, _ = playground.prepare(request)
+        prepared = playground.prepare(request)
+        backend, script = prepared.backend, prepared.script
     except UserError:
         return ()
     wrote = {s.index for s in outcome.run.statements if s.wrote}

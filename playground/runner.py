@@ -4,11 +4,17 @@ The runner never commits or rolls back: the service opens the transaction and de
 executes one statement at a time through the Session with `text()` and bound parameters,
 fetches at most `max_rows + 1` rows (to know whether there are more without reading them all),
 and asks the engine's guard whether the database changed.
+
+With several parameter rows, a statement that writes without returning rows runs as one
+executemany; a statement that returns rows (a query, or a write with RETURNING) runs once per
+row, because the drivers' executemany throws returned rows away. Each row's result is kept under
+that row's values.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,13 +22,15 @@ from sqlalchemy import bindparam
 from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 
-from .backends.base import SENT_KEY, Backend, SentLog, rowcount_of
+from .backends.base import SENT_KEY, Backend, SentEntry, SentLog, rowcount_of
+from .error_position import error_offset
 from .errors import RefusedStatement, UserError
 from .grid import Bindings
+from .schema_change import SchemaChange, schema_change
 from .script import Script, Statement
 
-# Statements that return rows cannot run as an executemany: each would need its own result.
-_QUERY_KEYWORDS = frozenset({"SELECT", "VALUES", "TABLE", "EXPLAIN", "PRAGMA", "SHOW"})
+# Statements that return rows: with several parameter rows they run once per row.
+_QUERY_KEYWORDS = frozenset({"SELECT", "VALUES", "TABLE", "EXPLAIN", "PRAGMA", "SHOW", "WITH"})
 
 
 @dataclass(frozen=True)
@@ -30,6 +38,7 @@ class SentValue:
     key: str  # the name (pyformat) or 1-based position (qmark) the driver binds it to
     value: Any
     type: str  # the Python type the driver received
+    name: str | None = None  # the :name it came from
 
 
 @dataclass(frozen=True)
@@ -39,6 +48,18 @@ class SentStatement:
     statement: str
     parameter_sets: tuple[tuple[SentValue, ...], ...]
     executemany: bool
+    per_row: bool = False  # executed once per parameter row (it returns rows)
+    positional: bool = False  # the driver binds by position (qmark), not by name
+
+
+@dataclass(frozen=True)
+class RowResult:
+    """One parameter row's execution of a statement that ran once per row."""
+
+    row: int  # 1-based, as the grid numbers it
+    parameters: tuple[tuple[str, Any], ...]  # (name, value) in the statement's order
+    rows: tuple[tuple[Any, ...], ...]
+    truncated: bool
 
 
 @dataclass(frozen=True)
@@ -47,12 +68,21 @@ class StatementResult:
     sql: str
     keyword: str
     columns: tuple[str, ...]
-    rows: tuple[tuple[Any, ...], ...]
+    rows: tuple[tuple[Any, ...], ...]  # every row fetched (all parameter rows' when it ran once per row)
     returns_rows: bool
-    rowcount: int  # rows changed for a write; rows shown for a query
+    rowcount: int  # rows changed for a write; rows returned for a query (what a commit must reproduce)
     truncated: bool
     wrote: bool
     sent: SentStatement | None
+    changed: int = 0  # rows the statement changed (0 unless it wrote)
+    per_row: tuple[RowResult, ...] = ()  # each parameter row's result, when it ran once per row
+    schema_change: SchemaChange | None = None  # for CREATE, DROP, ALTER, ...: what it does to the schema
+    notes: tuple[str, ...] = ()  # how the engine read the statement, where the student should know
+
+    @property
+    def returned(self) -> int | None:
+        """Rows returned (fetched), or None for a statement that returns none."""
+        return len(self.rows) if self.returns_rows else None
 
 
 @dataclass(frozen=True)
@@ -65,8 +95,18 @@ class RunResult:
         return any(s.wrote for s in self.statements)
 
     @property
+    def rows_changed(self) -> int:
+        """Rows the writes changed, all statements together; rows a query returned never count."""
+        return sum(s.changed for s in self.statements)
+
+    @property
+    def rows_returned(self) -> int:
+        return sum(s.returned or 0 for s in self.statements)
+
+    @property
     def rowcount(self) -> int:
-        return sum(s.rowcount for s in self.statements)
+        """The run's figure: rows changed when it wrote, else rows returned."""
+        return self.rows_changed if self.wrote else self.rows_returned
 
     @property
     def counts(self) -> list[int]:
@@ -114,41 +154,52 @@ def _run_one(
         clause = clause.bindparams(*typed)
     # A statement without parameters runs once, whatever the number of grid rows.
     param_sets = [{name: row[name] for name in statement.parameters} for row in bindings.rows]
-    many = bool(statement.parameters) and len(param_sets) > 1
-    # The drivers' executemany discards returned rows, so a statement that returns rows runs once.
-    if many and (statement.keyword in _QUERY_KEYWORDS or statement.returning):
-        raise StatementFailed(
-            f"{statement.label} returns rows, so it runs with one parameter row; the grid has {len(param_sets)}.",
-            statement=statement.index,
-        )
+    several = bool(statement.parameters) and len(param_sets) > 1
+    per_row = several and (statement.keyword in _QUERY_KEYWORDS or statement.returning)
+    many = several and not per_row
+    executions = param_sets if per_row else [param_sets if many else param_sets[0]]
     sent_log.entries.clear()
+    raw = session.connection().connection.driver_connection
     columns: tuple[str, ...] = ()
+    row_results: list[RowResult] = []
     rows: list[tuple[Any, ...]] = []
+    size = 0
     truncated = False
+    returns_rows = False
+    driver_count = 0
     with backend.guard(session, statement) as evidence:
         try:
-            result = session.execute(
-                clause, param_sets if many else param_sets[0], execution_options=backend.execution_options()
-            )
-            returns_rows = result.returns_rows
-            if returns_rows:
-                columns = tuple(result.keys())
-                rows, truncated = _fetch_capped(result, max_rows, max_bytes)
-            count = rowcount_of(result)
-            result.close()
+            for number, parameters in enumerate(executions, start=1):
+                result = session.execute(clause, parameters, execution_options=backend.execution_options())
+                returns_rows = result.returns_rows
+                fetched: list[tuple[Any, ...]] = []
+                more = False
+                if returns_rows:
+                    columns = tuple(result.keys())
+                    # One budget of rows and bytes for the statement, whatever the number of executions.
+                    fetched, more, fetched_size = _fetch_capped(result, max_rows - len(rows), max_bytes - size)
+                    rows.extend(fetched)
+                    size += fetched_size
+                    truncated = truncated or more
+                driver_count += rowcount_of(result)
+                result.close()
+                if per_row:
+                    shown = tuple((name, parameters[name]) for name in statement.parameters)  # type: ignore[call-overload]
+                    row_results.append(RowResult(number, shown, tuple(fetched), more))
         except StatementError as exc:
-            translated = backend.translate_error(exc.orig if exc.orig is not None else exc, evidence)
+            original = exc.orig if exc.orig is not None else exc
+            translated = backend.translate_error(original, evidence)
             if translated is None:
                 raise
             verb = "is not allowed" if isinstance(translated, RefusedStatement) else "failed"
             raise type(translated)(
-                f"{statement.label} {verb}: {translated.message.rstrip('.')}.", statement=statement.index
+                f"{statement.label} {verb}: {translated.message.rstrip('.')}.",
+                statement=statement.index,
+                offset=_offset(original, statement, backend, sent_log.entries, raw),
             ) from exc
     wrote = evidence.wrote
-    if evidence.changes is not None and (wrote or not returns_rows):
-        count = evidence.changes
-    if not wrote and returns_rows:
-        count = len(rows)
+    changed = (evidence.changes if evidence.changes is not None else driver_count) if wrote else 0
+    count = changed if wrote or not returns_rows else len(rows)
     return StatementResult(
         index=statement.index,
         sql=statement.sql,
@@ -159,36 +210,63 @@ def _run_one(
         rowcount=count,
         truncated=truncated,
         wrote=wrote,
-        sent=_sent(sent_log),
+        sent=_sent(sent_log.entries, per_row=per_row),
+        changed=changed,
+        per_row=tuple(row_results),
+        schema_change=schema_change(statement.sql, backend.name) if wrote else None,  # type: ignore[arg-type]
+        notes=tuple(evidence.notes),
     )
 
 
-def _fetch_capped(result: Any, max_rows: int, max_bytes: int) -> tuple[list[tuple[Any, ...]], bool]:
-    """At most max_rows rows and about max_bytes of values; True if the result had more."""
+def _offset(
+    error: BaseException, statement: Statement, backend: Backend, sent: Sequence[SentEntry], raw: Any
+) -> int | None:
+    """Where in the statement the database says the error is (see error_position)."""
+
+    def literal(value: Any) -> str:
+        # psycopg2 quotes values on the client: quoting again gives the text the server received.
+        with raw.cursor() as cursor:
+            quoted = cursor.mogrify("%s", (value,))
+        return quoted.decode("utf-8", "replace") if isinstance(quoted, bytes) else str(quoted)
+
+    return error_offset(error, statement.sql, backend.name, sent, literal)  # type: ignore[arg-type]
+
+
+def _value_size(value: Any) -> int:
+    return len(value) if isinstance(value, str | bytes) else 8
+
+
+def _fetch_capped(result: Any, max_rows: int, max_bytes: int) -> tuple[list[tuple[Any, ...]], bool, int]:
+    """At most max_rows rows and about max_bytes of values; True if the result had more; their size."""
     rows: list[tuple[Any, ...]] = []
     size = 0
     # Row by row: a few huge rows must not fill the web process's memory before we can stop.
     while (row := result.fetchone()) is not None:
-        if len(rows) == max_rows or size > max_bytes:
-            return rows, True
+        if len(rows) >= max_rows or size > max_bytes:
+            return rows, True, size
         rows.append(tuple(row))
-        size += sum(len(v) if isinstance(v, str | bytes) else 8 for v in row)
-    return rows, False
+        size += sum(_value_size(v) for v in row)
+    return rows, False, size
 
 
-def _sent(log: SentLog) -> SentStatement | None:
-    if not log.entries:
+def _sent(entries: list[SentEntry], *, per_row: bool) -> SentStatement | None:
+    if not entries:
         return None
-    statement, parameters, executemany = log.entries[-1]
-    sets = parameters if executemany else [parameters]
-    return SentStatement(statement, tuple(_sent_values(p) for p in sets), executemany)
+    if per_row:
+        sets = [_sent_values(e.parameters, e.position_names) for e in entries]
+        return SentStatement(entries[-1].statement, tuple(sets), False, True, entries[-1].position_names is not None)
+    last = entries[-1]
+    parameters = last.parameters if last.executemany else [last.parameters]
+    sets = [_sent_values(p, last.position_names) for p in parameters]
+    return SentStatement(last.statement, tuple(sets), last.executemany, False, last.position_names is not None)
 
 
-def _sent_values(parameters: Any) -> tuple[SentValue, ...]:
+def _sent_values(parameters: Any, names: tuple[str, ...] | None) -> tuple[SentValue, ...]:
     if isinstance(parameters, dict):
-        items = [(str(k), v) for k, v in parameters.items()]
-    elif parameters is None:
-        items = []
-    else:
-        items = [(str(i), v) for i, v in enumerate(parameters, start=1)]
-    return tuple(SentValue(k, v, type(v).__name__) for k, v in items)
+        return tuple(SentValue(str(k), v, type(v).__name__, str(k)) for k, v in parameters.items())
+    if parameters is None:
+        return ()
+    return tuple(
+        SentValue(str(i), v, type(v).__name__, names[i - 1] if names and i <= len(names) else None)
+        for i, v in enumerate(parameters, start=1)
+    )

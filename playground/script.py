@@ -16,6 +16,7 @@ from .sqltext import (
     is_blank,
     parameter_names,
     refuse_native_placeholders,
+    refuse_unterminated,
     text_clause,
     tokenize,
 )
@@ -37,6 +38,7 @@ class Statement:
     parameters: tuple[str, ...]
     clause: TextClause
     returning: bool = False  # has a RETURNING clause (outside literals and comments)
+    start: int = 0  # where `sql` starts in the whole script, in characters (for error positions)
 
     @property
     def label(self) -> str:
@@ -71,8 +73,14 @@ def parse_script(sql: str, dialect: Dialect, split: Callable[[str], list[str]], 
     """Split the SQL with the engine's own tokenizer and read each statement's parameters."""
     check_sql_size(sql, max_bytes)
     statements: list[Statement] = []
+    chunk_start = 0
     for chunk in split(sql):
+        # The splitters cut the text into consecutive pieces; find() only guards that assumption.
+        chunk_start = chunk_start if sql.startswith(chunk, chunk_start) else max(sql.find(chunk, chunk_start), 0)
         tokens = tokenize(chunk, dialect)
+        refuse_unterminated(tokens, sql, chunk_start)
+        start = chunk_start + len(chunk) - len(chunk.lstrip())
+        chunk_start += len(chunk)
         if is_blank(tokens):
             continue
         index = len(statements) + 1
@@ -87,7 +95,9 @@ def parse_script(sql: str, dialect: Dialect, split: Callable[[str], list[str]], 
                 statement=index,
             )
         returning = any(t.kind == "code" and _RETURNING.search(t.text) for t in tokens)
-        statements.append(Statement(index, chunk.strip(), first_keyword(tokens), tuple(names), clause, returning))
+        statements.append(
+            Statement(index, chunk.strip(), first_keyword(tokens), tuple(names), clause, returning, start)
+        )
     if not statements:
         raise UserError("There is no SQL to run: type a statement first.")
     return Script(sql, tuple(statements))

@@ -10,15 +10,15 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy.orm import Session
 
 from .backends.base import Backend, Table
 from .config import Settings
-from .errors import AlreadyCommitted, TokenSpent, Unavailable, UserError
+from .errors import AlreadyCommitted, SqlPosition, TokenSpent, Unavailable, UserError
 from .faults import answering_faults
 from .grid import Bindings, GridError, ParameterGrid, bindings_from_json
 from .logs import event
@@ -30,24 +30,31 @@ from .store import RunRecord, Store
 log = logging.getLogger("playground.runs")
 
 Status = Literal["ok", "preview", "committed", "conflict"]
+T = TypeVar("T")
 
 
 class MissingValues(GridError):
-    """The SQL has parameters the grid has no values for; the page adds those columns."""
+    """The SQL has parameters the grid has no values for; `grid` is the grid with those columns added."""
 
-    def __init__(self, message: str, names: tuple[str, ...]) -> None:
+    def __init__(self, message: str, names: tuple[str, ...], grid: ParameterGrid | None = None) -> None:
         super().__init__(message)
         self.names = names
+        self.grid = grid
 
 
 @dataclass(frozen=True)
 class RunRequest:
-    """What to run: SQL, an engine, and either the page's grid or the API's JSON parameters."""
+    """What to run: SQL, an engine, and either the page's grid or the API's JSON parameters.
+
+    `follow_sql` (the page's Run): the grid's columns follow the SQL as submitted, whatever the
+    page's script had caught up with; columns the SQL no longer has are dropped. The API is strict.
+    """
 
     sql: str
     engine: str | None = None
     grid: ParameterGrid | None = None
     params: Any = None
+    follow_sql: bool = False
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"sql": self.sql, "engine": self.engine}
@@ -74,6 +81,16 @@ class RunRequest:
             ),
             params=data.get("params"),
         )
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A request ready to run: its engine, its statements, its typed values, and the request as it will run."""
+
+    backend: Backend
+    script: Script
+    bindings: Bindings
+    request: RunRequest
 
 
 @dataclass(frozen=True)
@@ -129,33 +146,37 @@ class Playground:
 
     # -- the script and its parameters ------------------------------------------------------
 
-    def prepare(self, request: RunRequest) -> tuple[Backend, Script, Bindings]:
+    def prepare(self, request: RunRequest) -> Prepared:
         """Parse the SQL and type the parameters; raise UserError before anything runs."""
         backend = self.backend(request.engine)
         limits = self.settings.limits
         script = self._parse(request.sql, backend)
         if request.grid is not None:
-            bindings = self._grid_bindings(script, request.grid)
+            grid = self._grid_for(script, request.grid, follow_sql=request.follow_sql)
+            request = replace(request, grid=grid, follow_sql=False)
+            bindings = grid.typed(max_value_bytes=limits.max_value_bytes)
         else:
             bindings = bindings_from_json(
                 request.params, max_rows=limits.max_grid_rows, max_value_bytes=limits.max_value_bytes
             )
             _check_names(script, bindings)
-        return backend, script, bindings
+        return Prepared(backend, script, bindings, request)
 
-    def _grid_bindings(self, script: Script, grid: ParameterGrid) -> Bindings:
+    def _grid_for(self, script: Script, grid: ParameterGrid, *, follow_sql: bool) -> ParameterGrid:
+        """The grid as it runs: its columns must be the SQL's parameters (made so, with `follow_sql`)."""
         limits = self.settings.limits
         if len(grid.rows) > limits.max_grid_rows:
             raise GridError(f"The grid has {len(grid.rows):,} rows; at most {limits.max_grid_rows:,} can run at once.")
         missing = tuple(n for n in script.parameters if n not in grid.columns)
+        followed = grid.with_columns(script.parameters) if follow_sql else grid
         if missing:
             names = ", ".join(f":{n}" for n in missing)
-            raise MissingValues(f"The SQL needs values for {names}: fill in the grid and run again.", missing)
-        unused = [n for n in grid.columns if n not in script.parameters]
+            raise MissingValues(f"The SQL needs values for {names}: fill in the grid and run again.", missing, followed)
+        unused = [n for n in followed.columns if n not in script.parameters]
         if unused:
             names = ", ".join(f":{n}" for n in unused)
             raise GridError(f"The grid has columns the SQL does not use: {names}. Remove them or use them in the SQL.")
-        return grid.typed(max_value_bytes=limits.max_value_bytes)
+        return followed
 
     # -- the contract -----------------------------------------------------------------------
 
@@ -164,7 +185,7 @@ class Playground:
         """Run in one transaction and roll back: a result, or a preview with a commit token."""
         started = time.perf_counter()
         try:
-            with self._transaction(visitor, request) as (backend, _session, result, parameter_rows):
+            with self._transaction(visitor, request) as (prepared, _session, result):
                 pass  # always rolled back
         except UserError as e:
             engine = request.engine or self.default_engine
@@ -176,12 +197,13 @@ class Playground:
                 e,
             )
             raise
+        backend, request = prepared.backend, prepared.request
         token = None
         if result.wrote:
             stored = request.to_json() | {"engine": backend.name}
             token = self.store.create_pending_write(visitor, backend.name, stored, result.counts)
         status: Status = "preview" if token else "ok"
-        outcome = Outcome(status, backend.name, result, token, parameter_rows, request=request)
+        outcome = Outcome(status, backend.name, result, token, len(prepared.bindings.rows), request=request)
         self._log_outcome(visitor, "run", request.sql, outcome, started)
         return outcome
 
@@ -198,7 +220,8 @@ class Playground:
         pending = self.store.claim_pending_write(visitor, token, outcome="committing")
         request = RunRequest.from_json(pending.request)
         try:
-            with self._transaction(visitor, request, commit_token=token) as (backend, session, result, parameter_rows):
+            with self._transaction(visitor, request, commit_token=token) as (prepared, session, result):
+                backend, parameter_rows = prepared.backend, len(prepared.bindings.rows)
                 if pending.expired:
                     raise TokenSpent(_EXPIRED_WHILE_COMMITTING)
                 if result.counts == pending.counts:
@@ -253,7 +276,7 @@ class Playground:
         For what is built on a run without being one (a download, a plan, the schema panel's
         row counts): it shows what the SQL returns and never leaves a preview behind.
         """
-        with self._transaction(visitor, request, max_rows=max_rows, max_bytes=max_bytes) as (_b, _s, result, _n):
+        with self._transaction(visitor, request, max_rows=max_rows, max_bytes=max_bytes) as (_p, _s, result):
             pass  # always rolled back
         return result
 
@@ -266,27 +289,31 @@ class Playground:
         max_rows: int | None = None,
         max_bytes: int | None = None,
         commit_token: str | None = None,
-    ) -> Iterator[tuple[Backend, Session, RunResult, int]]:
+    ) -> Iterator[tuple[Prepared, Session, RunResult]]:
         """The statements run in one transaction on the visitor's sandbox; rolled back unless committed inside.
 
         For a commit, the sandbox's commit log gets the token first, in the same transaction.
         """
-        backend, script, bindings = self.prepare(request)
+        prepared = _located(request.sql, None, self.prepare, request)
+        backend, script = prepared.backend, prepared.script
         self._ready_sandbox(visitor, backend)
         limits = self.settings.limits
         with backend.session(visitor, script) as session:
             try:
                 if commit_token is not None:
                     backend.claim_commit(session, visitor, commit_token)
-                result = run_statements(
+                result = _located(
+                    request.sql,
+                    script,
+                    run_statements,
                     session,
                     script,
-                    bindings,
+                    prepared.bindings,
                     backend,
                     max_rows=max_rows or limits.max_rows,
                     max_bytes=max_bytes or limits.max_result_bytes,
                 )
-                yield backend, session, result, len(bindings.rows)
+                yield prepared, session, result
             finally:
                 session.rollback()
 
@@ -299,7 +326,7 @@ class Playground:
 
     def parameters_of(self, sql: str, engine: str | None) -> tuple[str, ...]:
         """The grid's columns for this SQL, without running anything."""
-        return self._parse(sql, self.backend(engine)).parameters
+        return _located(sql, None, self._parse, sql, self.backend(engine)).parameters
 
     def _parse(self, sql: str, backend: Backend) -> Script:
         max_bytes = self.settings.limits.max_sql_bytes
@@ -421,6 +448,19 @@ def _commit_or_say_so(session: Session) -> None:
             "The connection to the database was lost while committing; press Commit again to find out "
             "whether your write was applied (it will not be applied twice)."
         ) from e
+
+
+def _located(sql: str, script: Script | None, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call; a UserError that says where in the SQL it is gets its line and column in the whole SQL."""
+    try:
+        return call(*args, **kwargs)
+    except UserError as e:
+        if e.position is None and e.offset is not None:
+            start = 0
+            if e.statement is not None and script is not None and 0 < e.statement <= len(script.statements):
+                start = script.statements[e.statement - 1].start
+            e.position = SqlPosition.in_text(sql, start + e.offset)
+        raise
 
 
 def _error_outcome(error: UserError) -> str:

@@ -15,7 +15,7 @@ from typing import Literal
 
 from sqlalchemy import TextClause, text
 
-from .errors import UserError
+from .errors import SqlPosition, UserError
 
 Dialect = Literal["sqlite", "postgresql"]
 
@@ -29,6 +29,7 @@ class Token:
     kind: Kind
     text: str
     start: int
+    closed: bool = True  # False for a literal, quoted name or block comment that runs to the end unclosed
 
 
 _WORD = re.compile(r"\w+")
@@ -51,34 +52,35 @@ def tokenize(sql: str, dialect: Dialect) -> list[Token]:
         c = sql[i]
         end: int | None = None
         kind: Kind | None = None
+        closed = True
         if c == "'" or (
             dialect == "postgresql" and c in "eE" and sql.startswith("'", i + 1) and not _is_word_before(sql, i)
         ):
             backslashes = c in "eE"
             quote = i + 1 if backslashes else i
-            end = _quoted_end(sql, quote, "'", backslashes=backslashes)
+            end, closed = _quoted_end(sql, quote, "'", backslashes=backslashes)
             kind = "string"
         elif c == '"':
-            end = _quoted_end(sql, i, '"')
+            end, closed = _quoted_end(sql, i, '"')
             kind = "identifier"
         elif c == "`" and dialect == "sqlite":
-            end = _quoted_end(sql, i, "`")
+            end, closed = _quoted_end(sql, i, "`")
             kind = "identifier"
         elif c == "[" and dialect == "sqlite":
             close = sql.find("]", i + 1)
-            end = n if close < 0 else close + 1
+            end, closed = (n, False) if close < 0 else (close + 1, True)
             kind = "identifier"
         elif sql.startswith("--", i):
             close = sql.find("\n", i)
             end = n if close < 0 else close
             kind = "comment"
         elif sql.startswith("/*", i):
-            end = _block_comment_end(sql, i, nested=dialect == "postgresql")
+            end, closed = _block_comment_end(sql, i, nested=dialect == "postgresql")
             kind = "comment"
         elif c == "$" and dialect == "postgresql" and (m := _DOLLAR_TAG.match(sql, i)) and not _is_word_before(sql, i):
             tag = m.group(0)
             close = sql.find(tag, m.end())
-            end = n if close < 0 else close + len(tag)
+            end, closed = (n, False) if close < 0 else (close + len(tag), True)
             kind = "string"
         elif (
             c == ":"
@@ -104,7 +106,7 @@ def tokenize(sql: str, dialect: Dialect) -> list[Token]:
             i += 2 if sql.startswith("::", i) else 1
             continue
         flush_code(i)
-        tokens.append(Token(kind, sql[i:end], i))
+        tokens.append(Token(kind, sql[i:end], i, closed))
         i = code_start = end
     flush_code(n)
     return tokens
@@ -114,8 +116,8 @@ def _is_word_before(sql: str, i: int) -> bool:
     return i > 0 and (sql[i - 1].isalnum() or sql[i - 1] in "_$")
 
 
-def _quoted_end(sql: str, i: int, quote: str, *, backslashes: bool = False) -> int:
-    """Index just past the closing quote that matches sql[i]; doubled quotes stay inside."""
+def _quoted_end(sql: str, i: int, quote: str, *, backslashes: bool = False) -> tuple[int, bool]:
+    """Index just past the closing quote that matches sql[i] (doubled quotes stay inside), and whether there is one."""
     j = i + 1
     n = len(sql)
     while j < n:
@@ -127,12 +129,12 @@ def _quoted_end(sql: str, i: int, quote: str, *, backslashes: bool = False) -> i
             if j + 1 < n and sql[j + 1] == quote:
                 j += 2
                 continue
-            return j + 1
+            return j + 1, True
         j += 1
-    return n
+    return n, False
 
 
-def _block_comment_end(sql: str, i: int, *, nested: bool) -> int:
+def _block_comment_end(sql: str, i: int, *, nested: bool) -> tuple[int, bool]:
     depth = 0
     j = i
     n = len(sql)
@@ -144,10 +146,10 @@ def _block_comment_end(sql: str, i: int, *, nested: bool) -> int:
             depth -= 1
             j += 2
             if depth == 0:
-                return j
+                return j, True
         else:
             j += 1
-    return n
+    return n, False
 
 
 def parameter_names(tokens: list[Token]) -> list[str]:
@@ -205,3 +207,33 @@ def refuse_native_placeholders(tokens: list[Token], dialect: Dialect, statement:
                 "write parameters as :name so that they appear in the grid.",
                 statement=statement,
             )
+
+
+# What an unclosed token is, for the message: (what it is, how it is closed).
+_UNCLOSED = {
+    "string": ("a text literal", "'"),
+    "identifier": ("a quoted name", '"'),
+    "comment": ("a comment", "*/"),
+}
+
+
+def refuse_unterminated(tokens: list[Token], sql: str, offset: int = 0) -> None:
+    """An unclosed literal, quoted name or comment swallows the rest of the SQL (its parameters too): say so.
+
+    `tokens` are those of `sql[offset:...]`; the message and the error's offset are in the whole `sql`.
+    """
+    if not tokens or tokens[-1].closed:
+        return
+    token = tokens[-1]
+    what, closer = _UNCLOSED.get(token.kind, ("a literal", "'"))
+    opener = token.text[:2] if token.text[:2] in ("/*", "E'", "e'") else token.text[0]
+    if token.kind == "string" and (tag := _DOLLAR_TAG.match(token.text)):
+        what, opener, closer = "a dollar-quoted text", tag.group(0), tag.group(0)
+    elif token.kind == "identifier":
+        closer = {"[": "]", "`": "`"}.get(opener, '"')
+    where = SqlPosition.in_text(sql, offset + token.start)
+    raise UserError(
+        f"{what[0].upper()}{what[1:]} opened with {opener} at line {where.line}, column {where.column} is never "
+        f"closed (it needs a closing {closer}), so everything after it is read as part of it. Close it and run again.",
+        offset=where.offset,
+    )

@@ -249,6 +249,21 @@ class Store:
             return _pending(token, visitor, row, resumed=True, expired=row.created_at <= now - PENDING_WRITE_TTL)
         raise TokenSpent(_SPENT_MESSAGES.get(row.outcome or "", _SPENT_MESSAGES["committed"]))
 
+    @answering_faults("your preview's state")
+    def pending_write_outcome(self, visitor: str, token: str) -> str | None:
+        """What became of a preview: "pending" (it can still commit), its outcome, "expired", or None if unknown."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(pending_writes.c.used_at, pending_writes.c.outcome, pending_writes.c.created_at).where(
+                    pending_writes.c.token == token, pending_writes.c.visitor == visitor
+                )
+            ).one_or_none()
+        if row is None:
+            return None
+        if row.used_at is None:
+            return "pending" if row.created_at > time.time() - PENDING_WRITE_TTL else "expired"
+        return str(row.outcome or "committed")
+
     @answering_faults("the commit's outcome")
     def set_outcome(self, token: str, outcome: str) -> None:
         """Settle a token being committed; an outcome already settled (by a concurrent commit) stays."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -115,6 +116,10 @@ class LiveServer:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def requests(self, method: str, path: str) -> int:
+        """How many `method path` requests (path exact, or with a query) the access log holds so far."""
+        return len(re.findall(rf'"{method} {re.escape(path)}[ ?][^"]*HTTP/[\d.]+"', self.log()))
 
     def wait_for_workers(self, count: int, *, other_than: set[int] = frozenset(), timeout: float = 20.0) -> list[int]:
         """Until the master has `count` live workers, none of them in `other_than`."""

@@ -257,17 +257,46 @@ def test_a_few_huge_rows_are_cut_short_by_the_result_size_budget(
     assert 10 <= len(statement.rows) <= 11
 
 
-@pytest.mark.parametrize(
-    "sql",
-    [LESSON_2_SELECT, "INSERT INTO some_table (x, y) VALUES (:y, :y) RETURNING x, y"],
-)
-def test_a_statement_returning_rows_cannot_run_as_an_executemany(
-    playground: Playground, visitor: str, sql: str
-) -> None:
-    # The drivers' executemany would throw the returned rows away.
-    with pytest.raises(UserError, match="returns rows, so it runs with one parameter row; the grid has 2"):
-        run(playground, visitor, sql, [{"y": 1}, {"y": 2}])
-    assert len(rows(playground, visitor, "SELECT * FROM some_table")) == 6
+def test_a_query_with_several_parameter_rows_runs_once_per_row(playground: Playground, visitor: str) -> None:
+    # The drivers' executemany would throw the returned rows away: each row runs on its own.
+    outcome = run(playground, visitor, LESSON_2_SELECT, [{"y": 6}, {"y": 12}])
+    assert outcome.status == "ok"
+    (statement,) = outcome.run.statements
+    assert [(r.row, r.parameters, r.rows) for r in statement.per_row] == [
+        (1, (("y", 6),), ((6, 8), (9, 10), (11, 12), (13, 14))),
+        (2, (("y", 12),), ((13, 14),)),
+    ]
+    assert statement.sent is not None and statement.sent.per_row and not statement.sent.executemany
+    assert len(statement.sent.parameter_sets) == 2
+    assert outcome.run.rows_changed == 0 and outcome.run.rows_returned == 5
+
+
+def test_a_write_with_returning_runs_once_per_row_in_one_transaction(playground: Playground, visitor: str) -> None:
+    sql = "INSERT INTO some_table (x, y) VALUES (:x, :x * 10) RETURNING x, y"
+    preview = run(playground, visitor, sql, [{"x": 100}, {"x": 200}])
+    assert preview.status == "preview"
+    (statement,) = preview.run.statements
+    assert [r.rows for r in statement.per_row] == [((100, 1000),), ((200, 2000),)]
+    assert statement.changed == 2 and preview.run.rows_changed == 2
+    assert len(rows(playground, visitor, "SELECT * FROM some_table")) == 6  # rolled back
+    committed = playground.commit(visitor, preview.token)
+    assert committed.status == "committed"
+    assert rows(playground, visitor, "SELECT x, y FROM some_table WHERE x >= 100 ORDER BY x") == [
+        (100, 1000),
+        (200, 2000),
+    ]
+    # An error in the second row ("Name" is NOT NULL) rolls back the first.
+    users_sql = 'INSERT INTO "Users" ("Name", "Age") VALUES (:Name, 1) RETURNING "Name"'
+    with pytest.raises(UserError, match="Statement 1 .*failed"):
+        run(playground, visitor, users_sql, [{"Name": "Анна"}, {"Name": None}])
+    assert users(playground, visitor) == [("Петр", 20), ("Василий", 26)]
+
+
+def test_writes_without_returning_keep_running_as_one_executemany(playground: Playground, visitor: str) -> None:
+    preview = run(playground, visitor, LESSON_2_UPDATE, [{"x": 9, "y": 11}, {"x": 13, "y": 15}])
+    (statement,) = preview.run.statements
+    assert statement.sent is not None and statement.sent.executemany and not statement.sent.per_row
+    assert statement.per_row == () and statement.changed == 2
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import Boolean, Date, Integer, Numeric
+from sqlalchemy import Boolean, Date, Integer
 
 from playground.grid import GridError, ParameterGrid, bindings_from_json, typed_value
 
@@ -25,7 +25,7 @@ from playground.grid import GridError, ParameterGrid, bindings_from_json, typed_
         ("Петр", "Петр"),
         ("'42'", "42"),
         ("'NULL'", "NULL"),
-        ("", ""),
+        ("''", ""),
         ("99999999999999999999", Decimal("99999999999999999999")),
         (" 42 ", 42),
         ("4,5", "4,5"),
@@ -52,6 +52,7 @@ def test_auto_reads_numbers_booleans_and_null_and_keeps_the_rest_as_text(raw: st
         ("2024-02-29 13:45:00", "timestamp", dt.datetime(2024, 2, 29, 13, 45)),
         ("2024-02-29T13:45", "timestamp", dt.datetime(2024, 2, 29, 13, 45)),
         ("", "null", None),
+        ("", "text", ""),
         ("NULL", "integer", None),
     ],
 )
@@ -74,6 +75,10 @@ def test_a_column_type_overrides_the_reading(raw: str, kind: str, value: Any) ->
         ("noon", "timestamp", "is not a timestamp"),
         ("5", "null", "NULL column"),
         ("a\x00b", "text", "NUL byte"),
+        ("", "auto", "is empty; type NULL to send NULL, or '' \\(two single quotes\\) for an empty text"),
+        ("  ", "auto", "is empty"),
+        ("", "integer", "is empty"),
+        ("", "date", "is empty"),
     ],
 )
 def test_a_value_that_does_not_fit_its_type_is_refused(raw: str, kind: str, message: str) -> None:
@@ -98,17 +103,22 @@ def test_bind_types_follow_the_column_types() -> None:
     grid = ParameterGrid(
         ("a", "b", "c", "d"), ("integer", "decimal", "boolean", "date"), (("1", "2.5", "t", "2024-01-01"),)
     )
-    types = grid.typed(max_value_bytes=1000).types
-    assert isinstance(types["a"], Integer)
-    assert isinstance(types["b"], Numeric)
-    assert isinstance(types["c"], Boolean)
-    assert isinstance(types["d"], Date)
+    bindings = grid.typed(max_value_bytes=1000)
+    assert isinstance(bindings.types["a"], Integer)
+    assert isinstance(bindings.types["c"], Boolean)
+    assert isinstance(bindings.types["d"], Date)
+    # No bind type for decimals: SQLAlchemy's Numeric would hand SQLite's driver a float.
+    assert "b" not in bindings.types
+    assert bindings.rows[0]["b"] == Decimal("2.5") and type(bindings.rows[0]["b"]) is Decimal
 
 
-def test_an_auto_column_of_decimals_is_bound_as_numeric() -> None:
-    # SQLite has no decimal type: Numeric lets SQLAlchemy send a float the driver accepts.
-    grid = ParameterGrid(("p",), ("auto",), (("4.5",), ("3",)))
-    assert isinstance(grid.typed(max_value_bytes=1000).types["p"], Numeric)
+def test_an_empty_cell_names_its_row_and_column_and_how_to_send_null_or_empty_text() -> None:
+    grid = ParameterGrid(("y", "t"), ("auto", "text"), (("6", ""), ("", "")))
+    with pytest.raises(GridError) as failure:
+        grid.typed(max_value_bytes=1000)
+    assert failure.value.message == (
+        "Row 2, column :y: is empty; type NULL to send NULL, or '' (two single quotes) for an empty text."
+    )
 
 
 def test_oversized_cells_are_refused() -> None:

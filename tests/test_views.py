@@ -57,7 +57,8 @@ def form(
 
 
 def run(client: FlaskClient, token: str, sql: str, grid: Mapping[str, Sequence[str]] | None = None, **kw: Any):
-    return client.post("/run", data=form(token, sql, grid, **kw))
+    """Press Run, and follow the redirect to the page that shows what happened (Post/Redirect/Get)."""
+    return client.post("/run", data=form(token, sql, grid, **kw), follow_redirects=True)
 
 
 def query(client: FlaskClient, token: str, sql: str) -> list[list[Any]]:
@@ -89,7 +90,9 @@ def result_header(page: BeautifulSoup, statement: int = 1) -> list[str]:
 def error_message(page: BeautifulSoup) -> str:
     alert = page.select_one('.error[role="alert"]')
     assert alert is not None, "no error message on the page"
-    return " ".join(alert.get_text().split())
+    # The message itself, without the line and column and the marked SQL shown under it.
+    message = alert.select_one(".error-message") or alert
+    return " ".join(message.get_text().split())
 
 
 def grid_columns(page: BeautifulSoup) -> list[str]:
@@ -132,15 +135,15 @@ def submit(client: FlaskClient, page: BeautifulSoup, selector: str):
     found = page.select_one(selector)
     assert isinstance(found, Tag), f"no form {selector!r} on the page"
     fields = {str(i["name"]): str(i.get("value", "")) for i in found.select("input[name]")}
-    return client.post(str(found["action"]), data=fields)
+    return client.post(str(found["action"]), data=fields, follow_redirects=True)
 
 
 def commit(client: FlaskClient, token: str, preview_token: str):
-    return client.post("/commit", data={"csrf_token": token, "token": preview_token})
+    return client.post("/commit", data={"csrf_token": token, "token": preview_token}, follow_redirects=True)
 
 
 def discard(client: FlaskClient, token: str, preview_token: str):
-    return client.post("/discard", data={"csrf_token": token, "token": preview_token})
+    return client.post("/discard", data={"csrf_token": token, "token": preview_token}, follow_redirects=True)
 
 
 def run_log(app: Flask) -> list[dict[str, Any]]:
@@ -348,7 +351,7 @@ def test_reset_restores_the_sample_data(client: FlaskClient, token: str) -> None
     assert commit(client, token, commit_token(page)).status_code == 200
     assert some_table(client, token) == [] and users(client, token) == []
 
-    response = client.post("/reset", data={"csrf_token": token}, follow_redirects=True)
+    response = client.post("/reset", data={"csrf_token": token, "confirm": "yes"}, follow_redirects=True)
     assert response.status_code == 200
     assert "reset to the sample data" in html(response).select_one(".notice").get_text()  # type: ignore[union-attr]
     assert some_table(client, token) == SAMPLE_SOME_TABLE
@@ -508,12 +511,12 @@ def test_a_csrf_token_from_another_visitors_session_is_refused(app: Flask, clien
         ("BEGIN", {}, 403, "transaction control"),
         ("SELECT * FROM no_such_table", {}, 400, "no such table"),
         ("SELECT ?", {}, 400, "write parameters as :name"),
-        ("SELECT :y", {"col-0": "y", "cell-0-0": "1", "cell-1-0": "2", "rows": "2"}, 400, "one parameter row"),
+        ("SELECT :y", {"col-0": "y", "cell-0-0": ""}, 400, "Row 1, column :y: is empty; type NULL to send NULL"),
         ("SELECT :y", {"col-0": "y", "type-0": "date", "cell-0-0": "2024-13-01"}, 400, "Row 1, column :y"),
         (
             "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c",
             {},
-            408,
+            422,
             "time limit",
         ),
     ],
@@ -529,7 +532,7 @@ def test_a_csrf_token_from_another_visitors_session_is_refused(app: Flask, clien
         "transaction-control",
         "no-such-table",
         "native-placeholder",
-        "select-with-two-rows",
+        "empty-cell",
         "not-a-date",
         "time-limit",
     ],
@@ -538,7 +541,7 @@ def test_bad_input_is_a_4xx_page_with_a_message(
     client: FlaskClient, token: str, sql: str, fields: dict[str, str], status: int, words: str
 ) -> None:
     data = {"csrf_token": token, "sql": sql, "rows": "1", "action": "run"} | fields
-    response = client.post("/run", data=data)
+    response = client.post("/run", data=data, follow_redirects=True)
     assert response.status_code == status
     assert "text/html" in response.content_type
     assert words in error_message(html(response))
@@ -597,8 +600,8 @@ def test_two_visitors_do_not_see_each_others_rows(app: Flask) -> None:
     # Bob's reset restores Bob's sandbox and does not touch Alice's.
     assert commit(bob, bob_token, commit_token(html(run(bob, bob_token, 'DELETE FROM "Users"')))).status_code == 200
     assert users(bob, bob_token) == []
-    reset = bob.post("/reset", data={"csrf_token": bob_token})
-    assert reset.status_code == 302
+    reset = bob.post("/reset", data={"csrf_token": bob_token, "confirm": "yes"})
+    assert reset.status_code == 303
     assert users(bob, bob_token) == SAMPLE_USERS
     assert [r[1] for r in users(alice, alice_token)] == ["Петр", "Василий", "Alice"]
 
@@ -630,8 +633,10 @@ def sent_rows(page: BeautifulSoup) -> list[list[str]]:
 
 
 def keys(engine_name: str, *names: str) -> list[str]:
-    """The keys the driver binds: positions for sqlite3's qmark, names for psycopg2's pyformat."""
-    return [str(i) for i in range(1, len(names) + 1)] if engine_name == "sqlite" else list(names)
+    """The placeholders the driver binds and the :name each came from: positions (qmark), names (pyformat)."""
+    if engine_name == "sqlite":
+        return [f"?{i} ← :{name}" for i, name in enumerate(names, start=1)]
+    return [f"%({name})s ← :{name}" for name in names]
 
 
 class TestOnEachEngine:
@@ -771,24 +776,30 @@ def test_the_editor_offers_both_engines_and_runs_on_the_one_chosen(two_engine_ap
     token = str(page.select_one('meta[name="csrf-token"]')["content"])  # type: ignore[index]
 
     # engine=sqlite in the form runs on SQLite, and the page keeps SQLite chosen.
-    page = html(client.post("/run", data=form(token, "SELECT sqlite_version() AS v") | {"engine": "sqlite"}))
+    page = html(
+        client.post(
+            "/run", data=form(token, "SELECT sqlite_version() AS v") | {"engine": "sqlite"}, follow_redirects=True
+        )
+    )
     assert result_cells(page) == [[sqlite3.sqlite_version]]
     assert page.select_one("#outcome .elapsed").get_text().endswith(" ms on SQLite")  # type: ignore[union-attr]
     assert [o["value"] for o in page.select("select#engine option[selected]")] == ["sqlite"]
 
     # The same SQL on PostgreSQL, chosen or by default, is PostgreSQL's own error.
     for engine in ({"engine": "postgresql"}, {}):
-        response = client.post("/run", data=form(token, "SELECT sqlite_version() AS v") | engine)
+        response = client.post("/run", data=form(token, "SELECT sqlite_version() AS v") | engine, follow_redirects=True)
         assert response.status_code == 400
         page = html(response)
         assert "function sqlite_version() does not exist" in error_message(page)
         assert [o["value"] for o in page.select("select#engine option[selected]")] == ["postgresql"]
-    page = html(client.post("/run", data=form(token, "SELECT version() AS v")))
+    page = html(client.post("/run", data=form(token, "SELECT version() AS v"), follow_redirects=True))
     assert result_cells(page)[0][0].startswith("PostgreSQL ")
     assert page.select_one("#outcome .elapsed").get_text().endswith(" ms on PostgreSQL")  # type: ignore[union-attr]
 
     # One sandbox per engine: a write committed on SQLite leaves the PostgreSQL sandbox alone.
-    page = html(client.post("/run", data=form(token, "DELETE FROM some_table") | {"engine": "sqlite"}))
+    page = html(
+        client.post("/run", data=form(token, "DELETE FROM some_table") | {"engine": "sqlite"}, follow_redirects=True)
+    )
     assert page.select_one("#preview-rowcount").get_text() == "6 rows"  # type: ignore[union-attr]
     assert submit(client, page, 'form[action="/commit"]').status_code == 200
     read = {"sql": "SELECT x, y FROM some_table ORDER BY x, y"}

@@ -48,13 +48,24 @@ class Evidence:
     changes: int | None = None  # rows the statement changed, where the engine counts them itself
     refusal: str | None = None  # why the engine's boundary refused the statement
     timed_out: bool = False
+    notes: list[str] = field(default_factory=list)  # what the student should know about how it was read
+
+
+@dataclass(frozen=True)
+class SentEntry:
+    """One cursor execution: the statement, its parameters, and for positional styles the :name of each position."""
+
+    statement: str
+    parameters: Any
+    executemany: bool
+    position_names: tuple[str, ...] | None = None
 
 
 @dataclass
 class SentLog:
     """The statements and parameters as handed to the DBAPI cursor, from SQLAlchemy's events."""
 
-    entries: list[tuple[str, Any, bool]] = field(default_factory=list)
+    entries: list[SentEntry] = field(default_factory=list)
 
 
 SENT_KEY = "playground.sent"
@@ -67,7 +78,10 @@ def record_sent_statements(engine: Engine) -> None:
     def _record(conn: Connection, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool):
         log = conn.info.get(SENT_KEY)
         if log is not None:
-            log.entries.append((statement, parameters, executemany))
+            compiled = getattr(context, "compiled", None)
+            # qmark: position N binds the Nth name of the compiled statement (a name used twice fills two).
+            names = getattr(compiled, "positiontup", None) if conn.dialect.positional else None
+            log.entries.append(SentEntry(statement, parameters, executemany, tuple(names) if names else None))
 
 
 class Backend(Protocol):

@@ -277,7 +277,9 @@ def check_statement(statement: Statement) -> None:
     try:
         statements = _parse(statement.sql)
     except parser.ParseError as e:
-        raise UserError(f"{statement.label} failed: {e.args[0]}.", statement=statement.index) from None
+        # pglast gives the character offset of the error, or None at the end of the input.
+        where = e.args[1] if len(e.args) > 1 and isinstance(e.args[1], int) else len(statement.sql)
+        raise UserError(f"{statement.label} failed: {e.args[0]}.", statement=statement.index, offset=where) from None
     if len(statements) != 1:
         raise RefusedStatement(
             f"{statement.label} is not allowed: it holds {len(statements)} statements; end each one with a semicolon.",

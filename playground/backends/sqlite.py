@@ -11,12 +11,14 @@ authorizer does not report).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sqlite3
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +135,17 @@ _REFUSED_KEYWORDS = {
 }
 # A guard against whole-process memory exhaustion: SQLite refuses allocations past this.
 _HARD_HEAP_LIMIT = 512 * 1024 * 1024
+
+# The grid sends a decimal column's values as Decimal (what the student typed, shown as such in
+# "what the database received"). sqlite3 cannot bind a Decimal; SQLite has no decimal type and
+# stores numbers with a fraction as REAL, so a Decimal goes in as the float nearest to it.
+# (Adapters are per process; nothing else of ours binds a Decimal through sqlite3.)
+sqlite3.register_adapter(Decimal, float)
+
+# SQLite reads a double-quoted name that matches no column as a text literal ("DQS"). Python 3.12+
+# can switch that off per connection; before it, the guard says when it happened.
+_CAN_TURN_OFF_DQS = hasattr(sqlite3.Connection, "setconfig")
+_SCHEMA_KEYWORDS = frozenset({"CREATE", "DROP", "ALTER"})
 
 
 class SqliteBackend:
@@ -257,6 +270,10 @@ class SqliteBackend:
             dbapi_connection.execute("PRAGMA trusted_schema = OFF")
             dbapi_connection.execute("PRAGMA foreign_keys = ON")
             dbapi_connection.execute(f"PRAGMA hard_heap_limit = {_HARD_HEAP_LIMIT}")
+            if _CAN_TURN_OFF_DQS:
+                # "Nmae" is then "no such column: Nmae", as on PostgreSQL, not the text 'Nmae'.
+                dbapi_connection.setconfig(sqlite3.SQLITE_DBCONFIG_DQS_DML, False)  # type: ignore[attr-defined]
+                dbapi_connection.setconfig(sqlite3.SQLITE_DBCONFIG_DQS_DDL, False)  # type: ignore[attr-defined]
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Any) -> None:
@@ -300,6 +317,8 @@ class SqliteBackend:
             changes = raw.total_changes - changes_before
             evidence.changes = changes
             evidence.wrote = evidence.wrote or changes > 0
+        if not _CAN_TURN_OFF_DQS:
+            evidence.notes.extend(_read_as_text(raw, statement))
 
     def translate_error(self, exc: BaseException, evidence: Evidence) -> UserError | None:
         message = str(exc)
@@ -393,3 +412,42 @@ def _refusal(action: int, arg1: str | None, arg2: str | None) -> str | None:
     if action in reads_or_writes and (arg1 or "").lower() in _TABLES_REFUSED:
         return f"the table {arg1} exposes the raw database file"
     return None
+
+
+def _read_as_text(raw: sqlite3.Connection, statement: Statement) -> list[str]:
+    """The double-quoted names SQLite read as text because no column has that name (SQLite's DQS fallback).
+
+    The statement is compiled again (EXPLAIN only compiles it, nothing runs) with each "name"
+    written as `name`, which SQLite never reads as text: "no such column: name" then names one.
+    """
+    if statement.keyword in _SCHEMA_KEYWORDS:
+        return []
+    tokens = tokenize(statement.sql, "sqlite")
+    quoted = {i for i, t in enumerate(tokens) if t.kind == "identifier" and t.text.startswith('"') and t.closed}
+    as_text: set[int] = set()
+    for _ in range(len(quoted)):
+        parts = []
+        for i, token in enumerate(tokens):
+            name = token.text[1:-1].replace('""', '"')
+            if i in as_text:
+                parts.append("'" + name.replace("'", "''") + "'")
+            elif i in quoted:
+                parts.append("`" + name.replace("`", "``") + "`")
+            else:
+                parts.append("NULL" if token.kind == "param" else token.text)
+        try:
+            raw.execute("EXPLAIN " + "".join(parts)).close()
+            break
+        except sqlite3.Error as e:
+            missing = re.fullmatch(r"no such column: (.+)", str(e))
+            culprit = next(
+                (i for i in sorted(quoted - as_text) if missing and tokens[i].text[1:-1] == missing.group(1)), None
+            )
+            if culprit is None:
+                break
+            as_text.add(culprit)
+    return [
+        f"{tokens[i].text} matched no column, so SQLite read it as the text '{tokens[i].text[1:-1]}' "
+        "(double quotes are for names; write text in single quotes). PostgreSQL would report an error."
+        for i in sorted(as_text)
+    ]

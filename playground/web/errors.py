@@ -25,7 +25,9 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(UserError)
     def _user_error(e: UserError) -> ResponseReturnValue:
-        extra = {"statement": e.statement} if e.statement is not None else {}
+        extra: dict[str, object] = {"statement": e.statement} if e.statement is not None else {}
+        if e.position is not None:
+            extra["position"] = {"line": e.position.line, "column": e.position.column, "offset": e.position.offset}
         response = app.make_response(_error(e.message, e.status, **extra))
         if isinstance(e, Unavailable):
             response.headers["Retry-After"] = str(e.retry_after_seconds)

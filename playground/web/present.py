@@ -10,7 +10,6 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from ..backends.base import Table
-from ..describe import Description, describe_row, describe_write
 from ..runner import RunResult, SentStatement, StatementResult
 from ..service import Outcome
 from ..values import is_number, json_value
@@ -55,13 +54,6 @@ def sql_name(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def write_description(statement: StatementResult, engine: str, committed: bool) -> Description | None:
-    """The plain sentence (and the every-row warning) for a statement that wrote."""
-    if not statement.wrote:
-        return None
-    return describe_write(statement.sql, engine, statement.rowcount, committed=committed)  # type: ignore[arg-type]
-
-
 _NEEDS_ESCAPE = re.compile(r"[&<>'\"]")
 _NULL_TD = Markup('<td class="null">{}</td>').format(cell_html(None))
 
@@ -103,30 +95,50 @@ def sent_json(sent: SentStatement | None) -> dict[str, Any] | None:
     return {
         "statement": sent.statement,
         "executemany": sent.executemany,
+        "per_row": sent.per_row,
         "parameters": [
-            [{"key": v.key, "value": json_value(v.value), "type": v.type} for v in values]
+            [{"key": v.key, "name": v.name, "value": json_value(v.value), "type": v.type} for v in values]
             for values in sent.parameter_sets
         ],
     }
 
 
 def statement_json(result: StatementResult) -> dict[str, Any]:
-    return {
+    data = {
         "index": result.index,
         "sql": result.sql,
         "columns": list(result.columns),
         "rows": [[json_value(v) for v in row] for row in result.rows],
         "rowcount": result.rowcount,
+        "rows_changed": result.changed,
+        "rows_returned": result.returned,
         "truncated": result.truncated,
         "wrote": result.wrote,
         "sent": sent_json(result.sent),
     }
+    if result.per_row:
+        data["per_row"] = [
+            {
+                "row": r.row,
+                "parameters": {name: json_value(value) for name, value in r.parameters},
+                "rows": [[json_value(v) for v in row] for row in r.rows],
+                "truncated": r.truncated,
+            }
+            for r in result.per_row
+        ]
+    if result.schema_change:
+        data["schema_change"] = result.schema_change.phrase(done=False)
+    if result.notes:
+        data["notes"] = list(result.notes)
+    return data
 
 
 def run_json(run: RunResult) -> dict[str, Any]:
     return {
         "statements": [statement_json(s) for s in run.statements],
         "rowcount": run.rowcount,
+        "rows_changed": run.rows_changed,
+        "rows_returned": run.rows_returned,
         "elapsed_ms": round(run.elapsed_ms, 3),
     }
 
@@ -176,4 +188,3 @@ def register_filters(app: Any) -> None:
         isotime=iso_time,
         result_rows=result_rows_html,
     )
-    app.jinja_env.globals.update(describe_write=write_description, describe_row=describe_row)

@@ -1,40 +1,58 @@
-"""The pages: the editor with its parameter grid, and the Run / Commit / Discard / Reset forms."""
+"""The pages: the editor with its parameter grid, and the Run / Commit / Discard / Reset forms.
+
+Every form here is Post/Redirect/Get: a POST acts, keeps the page it leads to as a snapshot in the
+bookkeeping database (playground/snapshots.py) and redirects to `GET /editor/<id>`, which shows it.
+Reload and Back therefore never send a form again, never run anything, and work on any worker.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from contextlib import suppress
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from werkzeug import Response
 
 from .. import history
 from ..catalog import TableSummary, summarise
 from ..errors import CapacityReached, Unavailable, UserError
-from ..examples import EXAMPLES, Example, example
-from ..grid import COLUMN_TYPES, GridError, ParameterGrid
+from ..examples import EXAMPLES, example
+from ..grid import COLUMN_TYPES, ParameterGrid
 from ..per_row import counts_per_row
 from ..samples import CHINOOK_TABLES
-from ..service import Outcome, RunRequest
+from ..service import MissingValues, Outcome, RunRequest
 from ..sharing import grid_from_query
+from ..snapshots import EditorSnapshots
+from .editor_state import (  # state_from_form: the pages built on the editor (explain, compare, ...) use it
+    EditorState,
+    bring_back_aside,
+    follow_sql,
+    set_aside,
+    state_from_form,
+    state_or_error_from_form,
+)
+from .shown import ShownError, ShownOutcome, error_excerpt, shown_outcome
 from .visitor import playground, visitor_id
 
 bp = Blueprint("views", __name__)
+__all__ = ["EditorState", "bp", "render_editor", "state_from_form"]
+
+# What a preview's token became, as the page says it when the preview is shown again (Back, reload).
+_DECIDED = {
+    "committed": "This preview was committed.",
+    "conflict": "This preview was replaced by a newer one: the data had changed.",
+    "failed": "This preview's commit failed; nothing was applied.",
+    "discarded": "This preview was discarded; nothing was applied.",
+    "expired": "This preview has expired; run the SQL again to see a fresh one.",
+}
 
 
-@dataclass
-class EditorState:
-    """Everything the editor page shows; templates only display it."""
+def snapshots() -> EditorSnapshots:
+    return current_app.extensions["playground.snapshots"]  # type: ignore[no-any-return]
 
-    sql: str = ""
-    engine: str = ""
-    grid: ParameterGrid = field(default_factory=ParameterGrid)
-    outcome: Outcome | None = None
-    error: str | None = None
-    notice: str | None = None
-    example: Example | None = None  # the example the editor was opened with (its explanation is shown)
+
+# -- the pages --------------------------------------------------------------------------------
 
 
 @bp.get("/")
@@ -49,134 +67,168 @@ def editor() -> str:
         except UserError:
             names = ()
         grid = grid_from_query(request.args, names, max_rows=playground().settings.limits.max_grid_rows)
-    return _render(EditorState(sql=sql, engine=engine, grid=grid, example=example(request.args.get("example"))))
+    return render_editor(EditorState(sql=sql, engine=engine, grid=grid, example=example(request.args.get("example"))))
+
+
+@bp.get("/editor/<snapshot_id>")
+def snapshot(snapshot_id: str) -> ResponseReturnValue:
+    """The editor as an action left it (a result, a preview, a commit, an error); shown again, never run again."""
+    page = snapshots().load(visitor_id(), snapshot_id)
+    if page is None:
+        message = "This page is no longer kept (each visitor's last 50, for a day); here is a fresh editor."
+        return render_editor(EditorState(error=ShownError(message))), 404
+    state = EditorState.from_page(page)
+    confirm = request.args.get("reset")
+    html = render_editor(
+        state,
+        snapshot_id=snapshot_id,
+        confirm_reset=confirm if confirm in playground().engines else None,
+        clear_history=request.args.get("clear_history") == "1",
+    )
+    # Back must ask again: a preview shown from the browser's cache would offer a Commit already made.
+    return html, state.status, {"Cache-Control": "no-store"}
+
+
+# -- the forms (each ends in a redirect to the page it leads to) ----------------------------------
 
 
 @bp.post("/run")
-def run() -> tuple[str, int]:
+def run() -> Response:
     """Run the SQL with the grid (or only rearrange the grid, for the buttons that do that)."""
-    state = EditorState(
-        sql=request.form.get("sql", ""), engine=request.form.get("engine") or playground().default_engine
-    )
-    try:
-        state.grid = grid_from_form(request.form, max_rows=playground().settings.limits.max_grid_rows)
-    except GridError as e:
-        state.error = e.message
-        return _render(state), e.status
+    state = state_or_error_from_form()
+    if state.error:
+        return _kept(state, "error")
     action = request.form.get("action", "run")
     if action != "run":
-        return _rearranged(state, action)
+        return _kept(_rearranged(state, action), "param-grid")
+    bring_back_aside(state)
+    submitted = state.grid
     try:
-        state.outcome = playground().run(visitor_id(), RunRequest(state.sql, state.engine, grid=state.grid))
-    except GridError as e:  # missing values or unused columns: the grid follows the SQL
-        state.grid = state.grid.with_columns(_parameters_or(state, state.grid.columns))
-        state.error = e.message
-        return _render(state), e.status
+        outcome = playground().run(visitor_id(), RunRequest(state.sql, state.engine, grid=submitted, follow_sql=True))
+    except MissingValues as e:  # the SQL has parameters the grid lacks: the page adds them, empty
+        state.grid = e.grid or submitted
+        set_aside(state, submitted)
+        return _kept(state.failed(e), "error")
     except UserError as e:
-        state.error = e.message
-        return _render(state), e.status
-    return _render(state), 200
+        # The grid follows the SQL as submitted here too, unless the SQL cannot be read (then it stays).
+        follow_sql(state)
+        return _kept(state.failed(e), "error")
+    state.grid = outcome.request.grid if outcome.request and outcome.request.grid else submitted
+    set_aside(state, submitted)
+    state.outcome = _shown(outcome)
+    return _kept(state, "outcome")
 
 
 @bp.post("/commit")
-def commit() -> tuple[str, int]:
+def commit() -> Response:
     """Commit a previewed write (once); a changed count shows the new preview instead."""
     try:
         outcome = playground().commit(visitor_id(), request.form.get("token", ""))
     except UserError as e:
-        return _render(_state_from_form(error=e.message)), e.status
-    state = _state_from_request(outcome.request, outcome=outcome)
-    return _render(state), 409 if outcome.status == "conflict" else 200
+        # Busy or cut short (503, 507): the preview stays on the page, to be committed again.
+        return _kept(_state_from_snapshot(keep_outcome=isinstance(e, Unavailable)).failed(e), "error")
+    state = EditorState.from_request(outcome.request)
+    state.outcome = _shown(outcome)
+    state.status = 409 if outcome.status == "conflict" else 200
+    return _kept(state, "outcome")
 
 
 @bp.post("/discard")
-def discard() -> tuple[str, int]:
+def discard() -> Response:
     """Forget a preview; the editor keeps the SQL and the grid."""
     try:
         previewed = playground().discard(visitor_id(), request.form.get("token", ""))
     except UserError as e:
-        return _render(_state_from_form(error=e.message)), e.status
-    return _render(_state_from_request(previewed, notice="Discarded: nothing was changed.")), 200
+        return _kept(_state_from_snapshot().failed(e), "error")
+    state = EditorState.from_request(previewed)
+    state.notice = "Discarded: nothing was changed."
+    return _kept(state, "notice")
 
 
 @bp.post("/reset")
 def reset() -> Response:
-    """Restore the sample data in the visitor's sandbox."""
-    engine = playground().reset(visitor_id(), request.form.get("engine") or None)
-    if request.form.get("clear_history"):
+    """Restore the sample data in the sandbox of the engine the editor shows, once confirmed; the editor is kept."""
+    state = _state_from_snapshot() if "from" in request.form else state_or_error_from_form()
+    engine = request.form.get("engine") or state.engine or playground().default_engine
+    label = _label(engine)  # an unknown engine is a UserError (400) here, before anything else
+    state.engine, state.error, state.status = engine, None, 200
+    clear_history = request.form.get("clear_history") == "1"
+    if request.form.get("confirm") != "yes":
+        # Without JavaScript the question is a page of its own (with JavaScript, a dialog asked already).
+        snapshot_id = snapshots().keep(visitor_id(), state.page())
+        asked = {"reset": engine} | ({"clear_history": "1"} if clear_history else {})
+        return redirect(url_for("views.snapshot", snapshot_id=snapshot_id, _anchor="reset-confirm", **asked), 303)
+    playground().reset(visitor_id(), engine)
+    if clear_history:
         history.clear(playground().store, visitor_id(), engine)
-    flash(f"Your {playground().backend(engine).label} sandbox was reset to the sample data.")
-    return redirect(url_for("views.editor", engine=engine))
+    state.outcome = None
+    state.notice = f"Your {label} sandbox was reset to the sample data."
+    return _kept(state, "notice")
 
 
-def grid_from_form(form: Mapping[str, str], *, max_rows: int) -> ParameterGrid:
-    """The grid's fields: col-I (name), type-I, rows (count), cell-R-I (text)."""
-    names: list[str] = []
-    while f"col-{len(names)}" in form and len(names) < 1000:
-        names.append(form[f"col-{len(names)}"])
-    types = tuple(
-        t if t in COLUMN_TYPES else "auto" for t in (form.get(f"type-{i}", "auto") for i in range(len(names)))
-    )
-    raw_rows = form.get("rows", "1")
-    try:
-        count = int(raw_rows)
-    except ValueError:
-        raise GridError(f"The grid's row count {raw_rows!r} is not a number.") from None
-    if count > max_rows:
-        raise GridError(f"The grid has {count:,} rows; at most {max_rows:,} can run at once.")
-    count = max(count, 1)
-    rows = tuple(tuple(form.get(f"cell-{r}-{i}", "") for i in range(len(names))) for r in range(count))
-    return ParameterGrid(tuple(names), types, rows)
+# -- helpers --------------------------------------------------------------------------------------
 
 
-def _rearranged(state: EditorState, action: str) -> tuple[str, int]:
+def _state_from_snapshot(*, keep_outcome: bool = False) -> EditorState:
+    """After a refused commit or discard: the page the form was on (its snapshot), so nothing typed is lost."""
+    page = snapshots().load(visitor_id(), request.form.get("from", ""))
+    state = EditorState.from_page(page) if page else EditorState()
+    state.error = state.notice = None
+    if not keep_outcome:
+        state.outcome = None
+    return state
+
+
+def _rearranged(state: EditorState, action: str) -> EditorState:
     """Add or remove a row, or make the columns follow the SQL, without running anything."""
     grid = state.grid
     if action == "add_row":
         if len(grid.rows) >= playground().settings.limits.max_grid_rows:
-            state.error = "The grid already has as many rows as can run at once."
+            state.error = ShownError("The grid already has as many rows as can run at once.")
+            state.status = 400
         else:
             grid = replace(grid, rows=grid.rows + (("",) * len(grid.columns),))
     elif action.startswith("remove_row:"):
         index = action.partition(":")[2]
         if index.isdigit() and int(index) < len(grid.rows) and len(grid.rows) > 1:
             grid = replace(grid, rows=grid.rows[: int(index)] + grid.rows[int(index) + 1 :])
-    state.grid = grid.with_columns(_parameters_or(state, grid.columns))
-    return _render(state), 400 if state.error else 200
-
-
-def _parameters_or(state: EditorState, fallback: tuple[str, ...]) -> tuple[str, ...]:
+    state.grid = grid
+    bring_back_aside(state)
     try:
-        return playground().parameters_of(state.sql, state.engine)
+        follow_sql(state, quietly=False)
     except UserError as e:
-        state.error = state.error or e.message
-        return fallback
-
-
-def _state_from_request(previewed: RunRequest | None, **kwargs: object) -> EditorState:
-    if previewed is None:
-        return EditorState(**kwargs)  # type: ignore[arg-type]
-    grid = previewed.grid if previewed.grid is not None else ParameterGrid.from_params(previewed.params)
-    return EditorState(sql=previewed.sql, engine=previewed.engine or "", grid=grid, **kwargs)  # type: ignore[arg-type]
-
-
-def _state_from_form(**kwargs: object) -> EditorState:
-    """After a failed commit or discard: keep what the page had, when it sent it along."""
-    state = EditorState(sql=request.form.get("sql", ""), engine=request.form.get("engine", ""), **kwargs)  # type: ignore[arg-type]
-    with suppress(GridError):
-        state.grid = grid_from_form(request.form, max_rows=playground().settings.limits.max_grid_rows)
+        return state if state.error else state.failed(e)
     return state
 
 
-def _render(state: EditorState) -> str:
-    return render_editor(state)
+def _kept(state: EditorState, anchor: str) -> Response:
+    """Keep the page and send the browser to it (303: the browser follows with a GET)."""
+    snapshot_id = snapshots().keep(visitor_id(), state.page())
+    return redirect(url_for("views.snapshot", snapshot_id=snapshot_id, _anchor=anchor), 303)
 
 
-def render_editor(state: EditorState, **panels: Any) -> str:
-    """The editor page; `panels` are what a feature adds below it (a plan, a comparison, a link)."""
+def _label(engine: str) -> str:
+    return playground().backend(engine).label
+
+
+def _shown(outcome: Outcome) -> ShownOutcome:
+    """The page's picture of an outcome, everything counted now (a reload of the page runs nothing)."""
+    service = playground()
+    return shown_outcome(
+        outcome,
+        _label(outcome.engine),
+        max_rows=service.settings.limits.max_rows,
+        row_counts=counts_per_row(service, visitor_id(), outcome),
+    )
+
+
+def render_editor(state: EditorState, *, snapshot_id: str | None = None, **panels: Any) -> str:
+    """The editor page; `panels` are what a feature adds below it (a plan, a comparison, a link, a question)."""
     service = playground()
     if state.engine not in service.engines:
         state.engine = service.default_engine
+    if isinstance(state.error, str):
+        state.error = ShownError(state.error)
     tables: list[TableSummary]
     try:
         tables = summarise(service, visitor_id(), state.engine)
@@ -185,25 +237,26 @@ def render_editor(state: EditorState, **panels: Any) -> str:
     except UserError as e:
         tables = []  # the schema is a side panel: a busy sandbox must not hide the run's own message
         if isinstance(e, Unavailable) and not state.error:
-            state.error = e.message  # the disk is full, the database busy: the page still opens, and says why
+            # The disk is full, the database busy: the page still opens, and says why.
+            state.error = ShownError(e.message)
+    decided = None
+    if state.outcome and state.outcome.token:
+        try:
+            outcome = service.store.pending_write_outcome(visitor_id(), state.outcome.token)
+        except UserError:
+            outcome = "pending"  # the bookkeeping cannot say now; Commit itself will
+        decided = _DECIDED.get(outcome or "expired")
     return render_template(
         "editor.html",
         state=state,
+        snapshot_id=snapshot_id,
+        decided=decided,
+        excerpt=error_excerpt(state.sql, state.error) if state.error else (),
         engine_labels={name: service.backend(name).label for name in service.engines},
         column_types=COLUMN_TYPES,
         tables=tables,
         examples=EXAMPLES,
         chinook_loaded={t.name for t in tables} >= CHINOOK_TABLES,
-        row_counts=counts_per_row(service, visitor_id(), state.outcome) if state.outcome else (),
         limits=service.settings.limits,
         **panels,
     )
-
-
-def state_from_form() -> EditorState:
-    """The editor as the form sent it (SQL, engine, grid); GridError if the grid's fields are wrong."""
-    state = EditorState(
-        sql=request.form.get("sql", ""), engine=request.form.get("engine") or playground().default_engine
-    )
-    state.grid = grid_from_form(request.form, max_rows=playground().settings.limits.max_grid_rows)
-    return state

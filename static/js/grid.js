@@ -5,6 +5,8 @@
  *   (also for a column that goes away and comes back).
  * - Add row / Remove row work in the page, without a round trip.
  * - Commit and Discard are sent once, however often the button is clicked.
+ * - Columns set aside (by the script or by the server) travel with the form in #grid-aside, so that
+ *   their values come back with the parameter whichever side notices it first.
  *
  * Field names are the ones views.grid_from_form reads: col-I (name), type-I (type), rows (count),
  * cell-R-I (text of row R, column I). A cell's label is "NAME" in row 1 and "NAME (row N)" after.
@@ -20,6 +22,7 @@
   const rowsInput = document.getElementById("grid-rows");
   const body = document.getElementById("grid-body");
   const message = document.getElementById("grid-message");
+  const aside = document.getElementById("grid-aside");
 
   guardDecisionForms();
   if (!form || !fieldset || !sqlBox || !rowsInput || !body) return;
@@ -34,7 +37,7 @@
   const csrfToken = csrfMeta ? csrfMeta.content : "";
 
   // Values of columns the SQL no longer has, by name: they come back if the parameter does.
-  const stash = new Map();
+  const stash = readAside();
 
   // -- the grid as the form holds it ------------------------------------------------------------
 
@@ -60,6 +63,35 @@
       }));
     }
     return { columns, types, rows };
+  }
+
+  function readAside() {
+    const kept = new Map();
+    if (!aside) return kept;
+    const value = (name) => {
+      const input = aside.querySelector(`input[name="${name}"]`);
+      return input ? input.value : null;
+    };
+    const count = Number.parseInt(value("aside-rows") || "0", 10) || 0;
+    for (let c = 0; value(`aside-col-${c}`) !== null; c++) {
+      const values = [];
+      for (let r = 0; r < count; r++) values.push(value(`aside-cell-${r}-${c}`) || "");
+      kept.set(value(`aside-col-${c}`), { type: value(`aside-type-${c}`) || "auto", values });
+    }
+    return kept;
+  }
+
+  function writeAside() {
+    if (!aside) return;
+    const columns = readGrid().columns;
+    const entries = [...stash.entries()].filter(([name]) => !columns.includes(name));
+    const count = Math.max(0, ...entries.map(([, saved]) => saved.values.length));
+    const hidden = (name, value) => element("input", { type: "hidden", name, value });
+    aside.replaceChildren(hidden("aside-rows", String(count)));
+    entries.forEach(([name, saved], c) => {
+      aside.append(hidden(`aside-col-${c}`, name), hidden(`aside-type-${c}`, saved.type));
+      saved.values.forEach((v, r) => aside.append(hidden(`aside-cell-${r}-${c}`, v ?? "")));
+    });
   }
 
   function element(tag, attributes = {}, ...children) {
@@ -152,11 +184,14 @@
     );
     hint.insertAdjacentHTML(
       "beforeend",
-      " One row runs once; several rows run as one executemany. Values are read as numbers, " +
+      " One row runs once; several rows run as one executemany (a query, once per row). Values are read as numbers, " +
         "<code>true</code>/<code>false</code> and <code>NULL</code> unless a column's type says otherwise; " +
         "quote a value (<code>'42'</code>) to make it text.",
     );
-    body.append(element("table", { class: "params" }, element("thead", {}, headRow), tbody), hint);
+    body.append(
+      element("div", { class: "grid-scroll" }, element("table", { class: "params" }, element("thead", {}, headRow), tbody)),
+      hint,
+    );
     if (keepFocus) {
       const target = document.getElementById(keepFocus);
       if (target) target.focus();
@@ -249,8 +284,13 @@
   // The browser may restore the textarea (Back, reload) with SQL the grid was not made for.
   if (sqlBox.value !== sqlBox.defaultValue) scheduleSync();
   window.addEventListener("pageshow", (event) => {
-    if (event.persisted) scheduleSync();
+    if (!event.persisted) return;
+    // Back to a preview from the browser's memory: ask the server whether it was committed since
+    // (a GET never runs anything, so reloading is safe).
+    if (document.querySelector(".decide form")) window.location.reload();
+    else scheduleSync();
   });
+  form.addEventListener("submit", writeAside);
 
   // -- Add row / Remove row ---------------------------------------------------------------------
 

@@ -1,0 +1,352 @@
+"""The page's picture of an outcome: every figure and sentence the editor shows, ready to display.
+
+It is built once from the service's Outcome, kept as JSON in the page's snapshot (see
+playground/snapshots.py) and read back for every GET of that page, so a reload shows exactly what
+the run showed without running anything. Templates only display these fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import re
+import types
+import typing
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from ..describe import describe_row, describe_write
+from ..errors import SqlPosition, UserError
+from ..per_row import RowCount
+from ..runner import RowResult, SentStatement, StatementResult
+from ..service import Outcome
+from ..values import json_value
+from .present import python_repr, rows_phrase
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ShownRows:
+    """A result table: its rows and, when cut at the row limit, the sentence that says so.
+
+    The rows hold each value as the page shows it (see `kept`), which the `result_rows` filter
+    renders as it renders values straight from the database.
+    """
+
+    rows: tuple[tuple[Any, ...], ...] = ()
+    truncated_note: str | None = None
+
+    def __post_init__(self) -> None:
+        # Read back from JSON: decimals and bytes return to what the cells of a table show for them.
+        object.__setattr__(self, "rows", tuple(tuple(_revived(v) for v in row) for row in self.rows))
+
+
+@dataclass(frozen=True)
+class ShownRowRun:
+    """One parameter row's result, for a statement that ran once per row."""
+
+    row: int
+    values: str  # ":y = 6, :x = 9"
+    summary: str  # "4 rows returned"
+    table: ShownRows
+
+
+@dataclass(frozen=True)
+class ShownSentValue:
+    key: str  # "?1 ← :Name" (qmark) or "%(Name)s ← :Name" (pyformat)
+    value: str  # as Python prints it
+    type: str
+
+
+@dataclass(frozen=True)
+class ShownSent:
+    statement: str
+    caption: str
+    sets: tuple[tuple[ShownSentValue, ...], ...]
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ShownStatement:
+    index: int
+    keyword: str
+    sql: str
+    summary: str  # "4 rows returned", "would change 2 rows", "creates table t", ...
+    plain: str | None  # a write in a sentence: "This UPDATE changes 2 rows of some_table."
+    every_row_warning: str | None  # an UPDATE or DELETE without WHERE
+    each_grid_row: tuple[str, ...]  # an executemany, row by row: "Grid row 2 changes 1 row."
+    columns: tuple[str, ...]
+    table: ShownRows
+    per_row: tuple[ShownRowRun, ...]
+    sent: ShownSent | None
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ShownOutcome:
+    """The outcome's headline (lead, the count in bold, tail), its statements, and what Commit would use."""
+
+    status: str  # ok, preview, committed, conflict
+    engine: str
+    lead: str
+    count: str | None
+    tail: str
+    token: str | None
+    notes: tuple[str, ...]
+    statements: tuple[ShownStatement, ...]
+    elapsed: str
+
+
+@dataclass(frozen=True)
+class ShownError:
+    """An error message and, where the database or our reading says where, the place in the SQL."""
+
+    message: str
+    line: int | None = None
+    column: int | None = None
+    offset: int | None = None
+
+
+@dataclass(frozen=True)
+class ExcerptLine:
+    """One line of the SQL around an error; `mark` is the part the error points at."""
+
+    number: int
+    before: str
+    mark: str = ""
+    after: str = ""
+    marked: bool = False
+
+
+# -- building ---------------------------------------------------------------------------------
+
+
+def shown_outcome(
+    outcome: Outcome, engine_label: str, *, max_rows: int, row_counts: tuple[RowCount, ...] = ()
+) -> ShownOutcome:
+    """Everything the page shows of an outcome, as text and cells; `row_counts`: each grid row's count of an executemany."""
+    done = outcome.status == "committed"
+    statements = tuple(
+        _statement(s, outcome.engine, done=done, max_rows=max_rows, row_counts=row_counts)
+        for s in outcome.run.statements
+    )
+    lead, count, tail = _headline(outcome, done=done)
+    return ShownOutcome(
+        status=outcome.status,
+        engine=outcome.engine,
+        lead=lead,
+        count=count,
+        tail=tail,
+        token=outcome.token,
+        notes=outcome.notes,
+        statements=statements,
+        elapsed=f"{outcome.run.elapsed_ms:.1f} ms on {engine_label}",
+    )
+
+
+def shown_error(error: UserError) -> ShownError:
+    position = error.position
+    if position is None:
+        return ShownError(error.message)
+    return ShownError(error.message, position.line, position.column, position.offset)
+
+
+def _headline(outcome: Outcome, *, done: bool) -> tuple[str, str | None, str]:
+    """ "Preview: this creates table t and would change" + "3 rows" + " in total. Nothing has been saved yet." """
+    if outcome.status == "ok":
+        return "", None, ""
+    statements = outcome.run.statements
+    schema = [s.schema_change.phrase(done=done) for s in statements if s.wrote and s.schema_change]
+    counted = [s for s in statements if s.wrote and (s.schema_change is None or s.changed)]
+    count = rows_phrase(outcome.run.rows_changed) if counted or not schema else None
+    in_total = " in total" if len(counted) > 1 else ""
+    effects = _and(schema)
+    if done:
+        lead = "Committed:" + (f" {effects}" if effects else "") + (";" if effects and count else "")
+        return lead, count, " changed." if count else "."
+    lead = "Preview: this" + (f" {effects}" if effects else "") + (" and" if effects and count else "")
+    lead += " would change" if count else ""
+    return lead, count, f"{in_total if count else ''}. Nothing has been saved yet."
+
+
+def _statement(
+    result: StatementResult, engine: str, *, done: bool, max_rows: int, row_counts: tuple[RowCount, ...]
+) -> ShownStatement:
+    described = describe_write(result.sql, engine, result.changed, committed=done) if result.wrote else None  # type: ignore[arg-type]
+    return ShownStatement(
+        index=result.index,
+        keyword=result.keyword,
+        sql=result.sql,
+        summary=_summary(result, done=done),
+        plain=described.sentence if described else None,
+        every_row_warning=described.every_row_warning if described else None,
+        each_grid_row=tuple(
+            describe_row(result.sql, engine, c.row, c.count)  # type: ignore[arg-type]
+            for c in row_counts
+            if c.statement == result.index
+        ),
+        columns=result.columns,
+        table=_rows(result.rows, result.truncated, max_rows),
+        per_row=tuple(_row_run(r, max_rows) for r in result.per_row),
+        sent=_sent(result.sent, engine),
+        notes=result.notes,
+    )
+
+
+def _summary(result: StatementResult, *, done: bool) -> str:
+    """The statement's own figure with its own word: rows returned, rows changed, or what it did to the schema."""
+    parts = []
+    if result.wrote:
+        if result.schema_change:
+            parts.append(result.schema_change.phrase(done=done))
+        if result.schema_change is None or result.changed:
+            changed = rows_phrase(result.changed)
+            parts.append(f"{changed} changed" if done else f"would change {changed}")
+    if result.returned is not None:
+        more = "+" if result.truncated else ""
+        parts.append(f"{rows_phrase(result.returned)}{more} returned")
+        if result.per_row:
+            parts[-1] += f" for {len(result.per_row)} parameter rows"
+    return ", ".join(parts) or "done"
+
+
+def _row_run(run: RowResult, max_rows: int) -> ShownRowRun:
+    values = ", ".join(f":{name} = {_value_text(value)}" for name, value in run.parameters)
+    more = "+" if run.truncated else ""
+    return ShownRowRun(
+        run.row, values, f"{rows_phrase(len(run.rows))}{more} returned", _rows(run.rows, run.truncated, max_rows)
+    )
+
+
+def _rows(rows: tuple[tuple[Any, ...], ...], truncated: bool, max_rows: int) -> ShownRows:
+    note = (
+        f"Showing the first {len(rows):,} rows; there are more (the limit is {max_rows:,} per statement). "
+        "Download the result to get them all."
+        if truncated
+        else None
+    )
+    return ShownRows(tuple(tuple(_kept(v) for v in row) for row in rows), note)
+
+
+def _kept(value: Any) -> Any:
+    """A database value as a snapshot keeps it (JSON), shown the same once `_revived`."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, Decimal):
+        return {"decimal": str(value)} if value.is_finite() else str(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return {"hex": bytes(value).hex()}
+    shown = json_value(value)
+    return shown if isinstance(shown, str) else str(value)
+
+
+def _revived(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "decimal" in value:
+            return Decimal(value["decimal"])
+        if "hex" in value:
+            return bytes.fromhex(value["hex"])
+    return value
+
+
+def _value_text(value: Any) -> str:
+    """A parameter value as a student would write it in SQL."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return str(value)
+
+
+def _sent(sent: SentStatement | None, engine: str) -> ShownSent | None:
+    if sent is None:
+        return None
+    count = len(sent.parameter_sets)
+    if sent.per_row:
+        caption = f"executed once per parameter row ({count} times): it returns rows, which executemany would drop"
+    elif sent.executemany:
+        caption = f"executemany with {count} parameter sets"
+    else:
+        caption = "parameters"
+    sets = tuple(
+        tuple(ShownSentValue(_key(v.key, v.name, sent.positional), python_repr(v.value), v.type) for v in values)
+        for values in sent.parameter_sets
+        if values
+    )
+    notes = ()
+    if engine == "sqlite" and any(isinstance(v.value, Decimal) for values in sent.parameter_sets for v in values):
+        notes = ("SQLite has no decimal type: sqlite3 stores a Decimal as a REAL (the nearest float).",)
+    return ShownSent(sent.statement, caption, sets, notes)
+
+
+def _key(key: str, name: str | None, positional: bool) -> str:
+    placeholder = f"?{key}" if positional else f"%({key})s"
+    return f"{placeholder} ← :{name}" if name else placeholder
+
+
+def _and(parts: list[str]) -> str:
+    if len(parts) <= 1:
+        return "".join(parts)
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def error_excerpt(sql: str, error: ShownError, *, around: int = 2) -> tuple[ExcerptLine, ...]:
+    """The lines of the SQL around the error, the place it points at marked (a word, or one character)."""
+    if error.offset is None:
+        return ()
+    position = SqlPosition.in_text(sql, error.offset)
+    lines = sql.split("\n")
+    first = max(position.line - around, 1)
+    last = min(position.line + around, len(lines))
+    excerpt = []
+    for number in range(first, last + 1):
+        text = lines[number - 1]
+        if number != position.line:
+            excerpt.append(ExcerptLine(number, text))
+            continue
+        column = position.column - 1
+        word = re.match(r"\w+|\S", text[column:])
+        end = column + (len(word.group(0)) if word else 0)
+        excerpt.append(ExcerptLine(number, text[:column], text[column:end] or " ", text[end:], True))
+    return tuple(excerpt)
+
+
+# -- kept as JSON -----------------------------------------------------------------------------
+
+
+def to_json(value: Any) -> Any:
+    """A Shown* value as JSON (dataclasses as objects, tuples as arrays)."""
+    return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+
+
+def from_json(cls: type[T], data: Any) -> T:
+    """A Shown* dataclass back from its JSON; unknown fields are ignored, missing ones take their defaults."""
+    return typing.cast(T, _build(cls, data))
+
+
+def _build(kind: Any, data: Any) -> Any:
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        options = [k for k in typing.get_args(kind) if k is not type(None)]
+        return None if data is None else _build(options[0], data)
+    if origin is tuple:
+        args = typing.get_args(kind)
+        item = args[0] if len(args) == 2 and args[1] is Ellipsis else Any
+        return tuple(_build(item, v) for v in data or ())
+    if dataclasses.is_dataclass(kind) and isinstance(data, dict):
+        hints = _hints(kind)
+        names = {f.name for f in dataclasses.fields(kind)}
+        return kind(**{k: _build(hints[k], v) for k, v in data.items() if k in names})
+    return data
+
+
+@functools.cache
+def _hints(kind: type) -> dict[str, Any]:
+    return typing.get_type_hints(kind)
