@@ -506,7 +506,11 @@ def test_too_many_runs_at_once_on_one_postgresql_sandbox_is_a_429(api: Api, play
                 break
         assert 1 <= len(held) <= 20, "the sandbox role has no connection limit"
         assert_error(api.run("SELECT 1"), 429, "Too many runs at once on your sandbox; wait for one to finish")
-        page = api.client.post("/run", data={"csrf_token": api.csrf, "sql": "SELECT 1", "rows": "1", "action": "run"})
+        page = api.client.post(
+            "/run",
+            data={"csrf_token": api.csrf, "sql": "SELECT 1", "rows": "1", "action": "run"},
+            follow_redirects=True,
+        )
         assert page.status_code == 429
         assert "Too many runs at once" in page.get_data(as_text=True)
         # One run finishes: the next one goes through.
