@@ -12,7 +12,6 @@ from __future__ import annotations
 import ctypes
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -118,8 +117,16 @@ class LiveServer:
         return self.log_path.read_text(errors="replace")
 
     def requests(self, method: str, path: str) -> int:
-        """How many `method path` requests (path exact, or with a query) the access log holds so far."""
-        return len(re.findall(rf'"{method} {re.escape(path)}[ ?][^"]*HTTP/[\d.]+"', self.log()))
+        """How many `method path` requests the server's request log (JSON lines) holds so far."""
+        count = 0
+        for line in self.log().splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict) and entry.get("message") == "request":
+                count += entry.get("method") == method and entry.get("path") == path
+        return count
 
     def wait_for_workers(self, count: int, *, other_than: set[int] = frozenset(), timeout: float = 20.0) -> list[int]:
         """Until the master has `count` live workers, none of them in `other_than`."""
