@@ -119,7 +119,7 @@ def test_max_rows_cuts_each_result(tmp_path: Path) -> None:
 
 def test_time_limit_ms_stops_a_statement_and_says_so(tmp_path: Path) -> None:
     visitor = Visitor(app_from_env(tmp_path, PLAYGROUND_TIME_LIMIT_MS="700").test_client())
-    assert "stopped at the time limit (700 ms)" in visitor.error(visitor.run(RUNAWAY), 408)
+    assert "stopped at the time limit (700 ms)" in visitor.error(visitor.run(RUNAWAY), 422)
 
 
 def test_the_limits_are_one_object_that_the_service_and_every_backend_read(tmp_path: Path) -> None:
