@@ -43,7 +43,8 @@ class Plan:
 
 def explain(playground: Playground, visitor: str, request: RunRequest, *, cursor: int | None = None) -> Plan:
     """The plan of the statement under `cursor` (a character offset in the SQL), else of the last one."""
-    backend, script, _ = playground.prepare(request)
+    prepared = playground.prepare(request)
+    backend, script = prepared.backend, prepared.script
     index = statement_at(request.sql, cursor, backend) if cursor is not None else len(script.statements)
     index = min(max(index, 1), len(script.statements))
     target = script.statements[index - 1]

@@ -139,7 +139,7 @@ def test_the_history_page_lists_runs_and_one_click_reopens_one_without_running_i
 
 def test_reset_clears_history_only_when_asked(client: FlaskClient, token: str) -> None:
     _run_page(client, token, "SELECT 'kept'")
-    client.post("/reset", data={"csrf_token": token, "engine": "sqlite"})
+    client.post("/reset", data={"csrf_token": token, "engine": "sqlite", "confirm": "yes"})
     assert client.get("/api/history").get_json()["entries"][0]["sql"] == "SELECT 'kept'"
-    client.post("/reset", data={"csrf_token": token, "engine": "sqlite", "clear_history": "1"})
+    client.post("/reset", data={"csrf_token": token, "engine": "sqlite", "clear_history": "1", "confirm": "yes"})
     assert client.get("/api/history").get_json()["entries"] == []
