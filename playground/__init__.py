@@ -6,6 +6,7 @@ from pathlib import Path
 
 from flask import Flask
 from flask_wtf import CSRFProtect
+from jinja2 import DictLoader
 
 from .config import Settings
 from .service import Playground
@@ -23,6 +24,15 @@ def _asset_folder(name: str) -> str:
     return str(installed if installed.is_dir() else _PACKAGE.parent / name)
 
 
+def _templates_in_memory(folder: Path) -> DictLoader:
+    """Every template, read once when the app starts, as the static files are (web/assets.py).
+
+    Installing the package again under a running server (`pip install -e .` in the environment it
+    runs from) removes the installed files; the pages must not go with them.
+    """
+    return DictLoader({p.relative_to(folder).as_posix(): p.read_text("utf-8") for p in folder.rglob("*.html")})
+
+
 def create_app(settings: Settings | None = None, playground: Playground | None = None) -> Flask:
     """The app factory: settings from the environment unless given, one service behind every view."""
     if playground is not None:
@@ -32,6 +42,7 @@ def create_app(settings: Settings | None = None, playground: Playground | None =
         settings = playground.settings
     settings = settings or Settings.from_env()
     app = Flask(__name__, template_folder=_asset_folder("templates"), static_folder=_asset_folder("static"))
+    app.jinja_loader = _templates_in_memory(Path(_asset_folder("templates")))  # type: ignore[method-assign]
     app.config.update(
         SECRET_KEY=settings.resolved_secret_key(),
         # Forms and the API carry a CSRF token bound to the session; no time limit, so that a page

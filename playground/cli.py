@@ -4,10 +4,12 @@ running server whether it is healthy."""
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import logging.config
 import os
 import signal
+import socket
 import sys
 import urllib.error
 import urllib.request
@@ -78,7 +80,7 @@ def _with_arguments(settings: Settings, args: argparse.Namespace) -> Settings:
 
 
 def _check(settings: Settings) -> Settings:
-    """Fail at start, in one line, rather than in every worker: the key, the bookkeeping, every engine.
+    """Fail at start, in one line, rather than in every worker: the key, the bookkeeping, every engine, the address.
 
     With PostgreSQL, also the connection budget: the workers and threads must fit the server's
     connections (see connections.py). Returns the settings with the number of workers to start.
@@ -95,6 +97,7 @@ def _check(settings: Settings) -> Settings:
         slots = postgres.connection_slots() if postgres is not None else None  # type: ignore[attr-defined]
     finally:
         playground.close()
+    _check_address(settings.server.host, settings.server.port)
     if not settings.secret_key:
         if key_was_kept:
             event(
@@ -124,6 +127,37 @@ def _check(settings: Settings) -> Settings:
     budget.check(slots)
     event(log, f"PostgreSQL connections: at most {budget.explain()}, of {slots.available}")
     return replace(settings, server=replace(settings.server, workers=workers))
+
+
+def _check_address(host: str, port: int) -> None:
+    """The address is free to listen on, or one line saying why not (gunicorn would retry, then exit 1).
+
+    Bound and let go at once; SO_REUSEADDR as gunicorn sets it, so a port whose last connections
+    are still closing (TIME_WAIT) counts as free. Port 0 takes any free port: nothing to check.
+    """
+    if port == 0:
+        return
+    where = f"port {port} on {host}"
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as e:
+        raise ConfigError(f"cannot listen on {host}: {e.strerror}; check --host or PLAYGROUND_HOST") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                reason = f"{where} is already in use (another server?); stop it, or choose another port with --port"
+            elif e.errno == errno.EACCES:
+                reason = f"not allowed to listen on {where} (below 1024 needs privileges); choose a port with --port"
+            elif e.errno == errno.EADDRNOTAVAIL:
+                reason = f"{host} is not an address of this machine; choose one with --host (0.0.0.0: every address)"
+            else:
+                reason = f"cannot listen on {where}: {e.strerror}; choose another with --host or --port"
+            raise ConfigError(f"{reason} (or PLAYGROUND_HOST, PLAYGROUND_PORT)") from None
 
 
 def _sweep(settings: Settings) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -93,6 +94,32 @@ def test_serve_refuses_an_unusable_database_in_one_line(tmp_path: Path, env: dic
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith(f"playground: {message}")
+
+
+def test_a_busy_port_stops_serve_in_one_line_that_says_how_to_choose_another(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run_cli(tmp_path, "serve", "--port", str(port))
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert lines == [
+        f"playground: port {port} on 127.0.0.1 is already in use (another server?); stop it, or choose another "
+        "port with --port (or PLAYGROUND_HOST, PLAYGROUND_PORT)"
+    ], done.stderr
+    # Nothing claimed to be serving, and gunicorn never started.
+    assert "SQL Playground on" not in done.stdout + done.stderr
+    assert "gunicorn" not in done.stdout + done.stderr
+
+
+def test_an_address_that_is_not_this_machines_stops_serve_in_one_line(tmp_path: Path) -> None:
+    done = run_cli(tmp_path, "serve", "--host", "192.0.2.1", "--port", "5999")  # TEST-NET-1: never local
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "playground: 192.0.2.1 is not an address of this machine; choose one with --host (0.0.0.0: every address) "
+        "(or PLAYGROUND_HOST, PLAYGROUND_PORT)"
+    ]
 
 
 def test_a_secret_key_that_is_too_short_is_not_repeated(tmp_path: Path) -> None:

@@ -91,3 +91,38 @@ def test_the_installed_package_serves_the_editor_away_from_the_checkout(wheel: P
         [sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True, check=False
     )
     assert done.stdout.strip() == "200 200 True", done.stderr
+
+
+def test_a_running_server_keeps_serving_when_its_package_is_removed_under_it(wheel: Path, tmp_path: Path) -> None:
+    """`pip install -e ".[test]"` in the environment a server runs from uninstalls the package under it.
+
+    The pages are read when the server starts (templates and static files alike), so a running
+    server keeps working until it is restarted.
+    """
+    from bs4 import BeautifulSoup
+    from server_support import HttpClient, live_server
+
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q", "--target", str(target), str(wheel)],
+        check=True,
+        capture_output=True,
+    )
+    # A mark in the installed copy's page: what the server shows comes from this installation.
+    base = target / "playground" / "templates" / "base.html"
+    base.write_text(base.read_text().replace("</body>", "<!-- installed copy --></body>"))
+    (tmp_path / "server").mkdir()
+    with live_server(tmp_path / "server", workers=1, env={"PYTHONPATH": str(target)}) as server:
+        shutil.rmtree(target / "playground")  # what uninstalling does; nothing was rendered before
+        client = HttpClient(server.url)
+        page = client.request("GET", "/")
+        assert page.status == 200, page.text[:500]
+        assert "<!-- installed copy -->" in page.text
+        soup = BeautifulSoup(page.text, "html.parser")
+        client.csrf = str(soup.select_one('meta[name="csrf-token"]')["content"])  # type: ignore[index]
+        fields = {"csrf_token": client.csrf, "sql": "SELECT 41 + 1 AS answer", "rows": "1", "action": "run"}
+        shown = client.request("POST", "/run", form=fields)  # Run, and the page it redirects to
+        assert shown.status == 200, shown.text[:500]
+        assert [td.get_text() for td in BeautifulSoup(shown.text, "html.parser").select("table.result td")] == ["42"]
+        stylesheet = soup.select_one('link[rel="stylesheet"]')
+        assert stylesheet is not None and client.request("GET", str(stylesheet["href"])).status == 200

@@ -36,12 +36,13 @@ class ShownRows:
     renders as it renders values straight from the database.
     """
 
-    rows: tuple[tuple[Any, ...], ...] = ()
+    rows: tuple[tuple[Any, ...], ...] = ()  # as kept in JSON
     truncated_note: str | None = None
 
-    def __post_init__(self) -> None:
-        # Read back from JSON: decimals and bytes return to what the cells of a table show for them.
-        object.__setattr__(self, "rows", tuple(tuple(_revived(v) for v in row) for row in self.rows))
+    @property
+    def shown_rows(self) -> tuple[tuple[Any, ...], ...]:
+        """The rows for the table: decimals and bytes back to what the cells show for them."""
+        return tuple(tuple(_revived(v) for v in row) for row in self.rows)
 
 
 @dataclass(frozen=True)
