@@ -126,7 +126,7 @@ def test_a_refused_connection_is_a_503_that_says_try_again_and_the_commit_settle
     try:
         run = client.post("/api/run", json={"sql": "SELECT 1"})
         commit = client.post("/api/commit", json={"token": token})
-        page = client.post("/run", data={"sql": "SELECT 1", "rows": "1", "action": "run"})
+        page = client.post("/run", data={"sql": "SELECT 1", "rows": "1", "action": "run"}, follow_redirects=True)
     finally:
         refuse_connections(sandbox, False)
     for reply in (run, commit):
