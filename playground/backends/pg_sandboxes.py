@@ -241,19 +241,28 @@ class PgSandboxes:
 
         Close the engines logged in as sandbox roles first (`PostgresBackend.drop_everything` does).
         """
-        with self.admin.cursor() as cur:
-            cur.execute("SELECT datname FROM pg_database WHERE datname ~ %s", (self.admin.pattern("sb|tpl|tmp"),))
-            databases = [r[0] for r in cur.fetchall()]
-        for name in databases:
-            self.admin.drop_database(name)
-        with self.admin.cursor() as cur:
-            cur.execute(
-                "SELECT rolname FROM pg_roles WHERE rolname ~ %s ORDER BY rolname", (self.admin.pattern("sb|own"),)
-            )
-            roles = [r[0] for r in cur.fetchall()]
-            for name in roles:
-                cur.execute(f"DROP ROLE IF EXISTS {ident(name)}")
-            cur.execute(f"DROP TABLE IF EXISTS {ident(f'{self.prefix}_secret')}")
+        self.spares.stop()
+        # Another process may still be making a spare: list again until no database and no role
+        # of the prefix is left (a role cannot go while a database holds objects it owns).
+        for attempt in range(5):
+            with self.admin.cursor() as cur:
+                cur.execute("SELECT datname FROM pg_database WHERE datname ~ %s", (self.admin.pattern("sb|tpl|tmp"),))
+                databases = [r[0] for r in cur.fetchall()]
+            for name in databases:
+                self.admin.drop_database(name)
+            try:
+                with self.admin.cursor() as cur:
+                    cur.execute(
+                        "SELECT rolname FROM pg_roles WHERE rolname ~ %s ORDER BY rolname",
+                        (self.admin.pattern("sb|own"),),
+                    )
+                    for (name,) in cur.fetchall():
+                        cur.execute(f"DROP ROLE IF EXISTS {ident(name)}")
+                    cur.execute(f"DROP TABLE IF EXISTS {ident(f'{self.prefix}_secret')}")
+                return
+            except psycopg2.errors.DependentObjectsStillExist:
+                if attempt == 4:
+                    raise
 
 
 def _read_secret(cur: Any, table: str) -> bytes | None:

@@ -54,6 +54,7 @@ class SpareSandboxes:
         self._password = password
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._stopped = False  # set by `stop()`: no more spares from this process
 
     def claim(self, name: str) -> bool:
         """Make a spare sandbox `name`'s own; False if none was ready."""
@@ -109,10 +110,20 @@ class SpareSandboxes:
         if not self.keep:
             return
         with self._lock:
-            if self._thread is not None and self._thread.is_alive():
+            if self._stopped or (self._thread is not None and self._thread.is_alive()):
                 return
             self._thread = threading.Thread(target=self._top_up, name="playground-spares", daemon=True)
             self._thread.start()
+
+    def stop(self) -> None:
+        """Make no more spares in this process, and wait for the one being made.
+
+        Dropping everything of a prefix while a spare is being made would leave that spare's
+        database (listed too late) holding objects its roles own.
+        """
+        with self._lock:
+            self._stopped = True
+        self.wait()
 
     def wait(self, timeout: float | None = None) -> None:
         """Until this process's topping up is done (for tests and the benchmark)."""
@@ -148,7 +159,7 @@ class SpareSandboxes:
     def _make_missing(self, cur: Any) -> None:
         """Make spares until `keep` are ready, counting again after each (visitors claim them meanwhile)."""
         comment = _COMMENT.format(template=self._template())
-        while True:
+        while not self._stopped:
             cur.execute(
                 "SELECT d.datname, pg_catalog.shobj_description(d.oid, 'pg_database') FROM pg_database d "
                 "WHERE d.datname ~ %s AND pg_catalog.shobj_description(d.oid, 'pg_database') LIKE %s",
