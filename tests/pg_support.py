@@ -122,6 +122,26 @@ def admin_deployment(su: str, prefix: str) -> Iterator[AdminDeployment]:
         drop_leftovers(su, prefix)
 
 
+@contextmanager
+def own_bookkeeping(su: str, prefix: str) -> Iterator[str]:
+    """The superuser URL on a bookkeeping database of the prefix's own; afterwards everything of the prefix goes.
+
+    A server under test keeps its sandbox registry in the URL's database. On the shared `test`
+    database that registry holds every other run's sandboxes too, and the sandbox cap counts them.
+    """
+    database = f"{prefix}_admin"
+    execute(su, f'CREATE DATABASE "{database}"')
+    try:
+        yield libpq_url(su, database=database)
+    finally:
+        backend = PostgresBackend(libpq_url(su, database=database), Limits(), sandbox_prefix=prefix)
+        try:
+            backend.drop_everything()
+        finally:
+            backend.close()
+            drop_leftovers(su, prefix)
+
+
 @pytest.fixture(scope="session", name="pg_env")
 def _pg_env() -> Iterator[PgEnv]:
     su = superuser_url()

@@ -19,11 +19,9 @@ from typing import Any
 
 import pytest
 import test_browser
+from pg_support import own_bookkeeping
 from server_support import LiveServer, live_server
 from test_browser import _open_page, api_rows, result_cells, type_sql
-
-from playground.backends.postgresql import PostgresBackend
-from playground.config import Limits
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 SELECT_Y = "SELECT x, y FROM some_table WHERE y > :y ORDER BY x"
@@ -43,14 +41,10 @@ def server(
         return
     postgres_url = request.getfixturevalue("postgres_url")
     prefix = f"bf{secrets.token_hex(3)}"
-    env = {"PLAYGROUND_DATABASE_URL": postgres_url, "PLAYGROUND_POSTGRES_PREFIX": prefix}
-    try:
+    with own_bookkeeping(postgres_url, prefix) as admin_url:
+        env = {"PLAYGROUND_DATABASE_URL": admin_url, "PLAYGROUND_POSTGRES_PREFIX": prefix}
         with live_server(tmp_path_factory.mktemp("features-postgresql"), workers=2, env=env) as running:
             yield running
-    finally:
-        backend = PostgresBackend(postgres_url, Limits(), sandbox_prefix=prefix)
-        backend.drop_everything()
-        backend.close()
 
 
 @pytest.fixture

@@ -14,13 +14,9 @@ from typing import Any
 
 import pytest
 import test_browser
-from pg_support import execute
+from pg_support import own_bookkeeping
 from server_support import LiveServer, live_server
-from sqlalchemy.engine import make_url
 from test_browser import _open_page, api_rows, mark_document, result_cells, same_document, type_sql
-
-from playground.backends.postgresql import PostgresBackend
-from playground.config import Limits
 
 browser = test_browser.browser  # the same module-scoped Chromium fixture (one browser per module)
 INSERT_USER = 'INSERT INTO "Users" ("Name", "Age") VALUES(:Name, :Age)'
@@ -46,21 +42,14 @@ def pg_server(browser: Any, postgres_url: str, tmp_path_factory: pytest.TempPath
     Its bookkeeping is a database of its own, so that the sandbox count is this server's alone.
     """
     prefix = f"tb{secrets.token_hex(3)}"
-    execute(postgres_url, f'CREATE DATABASE "{prefix}_admin"')
-    admin_url = make_url(postgres_url).set(database=f"{prefix}_admin").render_as_string(hide_password=False)
-    env = {
-        "PLAYGROUND_DATABASE_URL": admin_url,
-        "PLAYGROUND_POSTGRES_PREFIX": prefix,
-        "PLAYGROUND_TIME_LIMIT_MS": "1500",
-    }
-    try:
+    with own_bookkeeping(postgres_url, prefix) as admin_url:
+        env = {
+            "PLAYGROUND_DATABASE_URL": admin_url,
+            "PLAYGROUND_POSTGRES_PREFIX": prefix,
+            "PLAYGROUND_TIME_LIMIT_MS": "1500",
+        }
         with live_server(tmp_path_factory.mktemp("flow-pg-server"), workers=2, env=env) as running:
             yield running
-    finally:
-        backend = PostgresBackend(admin_url, Limits(), sandbox_prefix=prefix)
-        backend.drop_everything()
-        backend.close()
-        execute(postgres_url, f'DROP DATABASE IF EXISTS "{prefix}_admin" WITH (FORCE)')
 
 
 @pytest.fixture

@@ -11,10 +11,8 @@ import secrets
 from collections.abc import Iterator
 
 import pytest
+from pg_support import own_bookkeeping
 from server_support import HttpClient, LiveServer, at_once, live_server
-
-from playground.backends.postgresql import PostgresBackend
-from playground.config import Limits
 
 INSERT = 'INSERT INTO "Users" ("Name", "Age") VALUES (:Name, :Age)'
 
@@ -22,21 +20,17 @@ INSERT = 'INSERT INTO "Users" ("Name", "Age") VALUES (:Name, :Age)'
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iterator[tuple[LiveServer, LiveServer]]:
     prefix = f"ms{secrets.token_hex(3)}"
-    shared = {
-        "PLAYGROUND_SECRET_KEY": secrets.token_hex(16),
-        "PLAYGROUND_DATABASE_URL": postgres_url,
-        "PLAYGROUND_POSTGRES_PREFIX": prefix,
-    }
-    try:
+    with own_bookkeeping(postgres_url, prefix) as admin_url:
+        shared = {
+            "PLAYGROUND_SECRET_KEY": secrets.token_hex(16),
+            "PLAYGROUND_DATABASE_URL": admin_url,
+            "PLAYGROUND_POSTGRES_PREFIX": prefix,
+        }
         with (
             live_server(tmp_path_factory.mktemp("a"), workers=1, env=shared) as a,
             live_server(tmp_path_factory.mktemp("b"), workers=1, env=shared) as b,
         ):
             yield a, b
-    finally:
-        backend = PostgresBackend(postgres_url, Limits(), sandbox_prefix=prefix)
-        backend.drop_everything()
-        backend.close()
 
 
 def visitor_on(server: LiveServer) -> HttpClient:

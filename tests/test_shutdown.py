@@ -20,11 +20,9 @@ from typing import Any
 
 import psycopg2
 import pytest
+from pg_support import own_bookkeeping
 from server_support import HttpClient, LiveServer, Reply, live_server
 from sqlalchemy.engine import make_url
-
-from playground.backends.postgresql import PostgresBackend
-from playground.config import Limits
 
 pytestmark = pytest.mark.postgresql
 
@@ -36,18 +34,16 @@ WAIT = 30.0
 @pytest.fixture
 def setup(tmp_path: Path, postgres_url: str) -> Iterator[tuple[dict[str, str], str]]:
     prefix = f"sd{secrets.token_hex(3)}"
-    env = {
-        "PLAYGROUND_SECRET_KEY": secrets.token_hex(16),
-        "PLAYGROUND_DATABASE_URL": postgres_url,
-        "PLAYGROUND_POSTGRES_PREFIX": prefix,
-        "PLAYGROUND_TIME_LIMIT_MS": "600000",
-        # The visitor's sandbox is the prefix's only database (no spares made ahead of time).
-        "PLAYGROUND_POSTGRES_SPARE_SANDBOXES": "0",
-    }
-    yield env, prefix
-    backend = PostgresBackend(postgres_url, Limits(), sandbox_prefix=prefix)
-    backend.drop_everything()
-    backend.close()
+    with own_bookkeeping(postgres_url, prefix) as admin_url:
+        env = {
+            "PLAYGROUND_SECRET_KEY": secrets.token_hex(16),
+            "PLAYGROUND_DATABASE_URL": admin_url,
+            "PLAYGROUND_POSTGRES_PREFIX": prefix,
+            "PLAYGROUND_TIME_LIMIT_MS": "600000",
+            # The visitor's sandbox is the prefix's only database (no spares made ahead of time).
+            "PLAYGROUND_POSTGRES_SPARE_SANDBOXES": "0",
+        }
+        yield env, prefix
 
 
 def until(condition: Callable[[], Any], what: str) -> Any:
