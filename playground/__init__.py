@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None, playground: Playground | None =
         explaining,
         health,
         history,
+        lab,
         request_log,
         samples,
         sharing,
@@ -86,7 +87,7 @@ def create_app(settings: Settings | None = None, playground: Playground | None =
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
-    for feature in (downloads, explaining, comparing, sharing, history, samples):
+    for feature in (downloads, explaining, comparing, sharing, history, samples, lab):
         app.register_blueprint(feature.bp)
     errors.register(app)
     assets.register(app)

@@ -50,6 +50,9 @@ class SentStatement:
     executemany: bool
     per_row: bool = False  # executed once per parameter row (it returns rows)
     positional: bool = False  # the driver binds by position (qmark), not by name
+    # The text the server received, where the driver binds on the client (psycopg2 quotes each
+    # value into the statement and sends one finished text); None where the values travel apart.
+    received: str | None = None
 
 
 @dataclass(frozen=True)
@@ -254,11 +257,14 @@ def _sent(entries: list[SentEntry], *, per_row: bool) -> SentStatement | None:
         return None
     if per_row:
         sets = [_sent_values(e.parameters, e.position_names) for e in entries]
-        return SentStatement(entries[-1].statement, tuple(sets), False, True, entries[-1].position_names is not None)
+        last = entries[-1]
+        return SentStatement(last.statement, tuple(sets), False, True, last.position_names is not None, last.received)
     last = entries[-1]
     parameters = last.parameters if last.executemany else [last.parameters]
     sets = [_sent_values(p, last.position_names) for p in parameters]
-    return SentStatement(last.statement, tuple(sets), last.executemany, False, last.position_names is not None)
+    return SentStatement(
+        last.statement, tuple(sets), last.executemany, False, last.position_names is not None, last.received
+    )
 
 
 def _sent_values(parameters: Any, names: tuple[str, ...] | None) -> tuple[SentValue, ...]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, CursorResult, event
@@ -59,6 +59,10 @@ class SentEntry:
     parameters: Any
     executemany: bool
     position_names: tuple[str, ...] | None = None
+    # What the server itself received, where the driver binds on the client (psycopg2's
+    # `cursor.query`: the statement with each value quoted into it); None where the statement and
+    # its values travel to the database apart (sqlite3).
+    received: str | None = None
 
 
 @dataclass
@@ -82,6 +86,19 @@ def record_sent_statements(engine: Engine) -> None:
             # qmark: position N binds the Nth name of the compiled statement (a name used twice fills two).
             names = getattr(compiled, "positiontup", None) if conn.dialect.positional else None
             log.entries.append(SentEntry(statement, parameters, executemany, tuple(names) if names else None))
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _received(conn: Connection, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool):
+        _keep_received(conn.info.get(SENT_KEY), cursor)
+
+
+def _keep_received(log: SentLog | None, cursor: Any) -> None:
+    """Note on the last entry the text the driver sent, if it keeps one (psycopg2's `cursor.query`)."""
+    query = getattr(cursor, "query", None)
+    if log is None or not log.entries or query is None:
+        return
+    text = query.decode("utf-8", "replace") if isinstance(query, bytes) else str(query)
+    log.entries[-1] = replace(log.entries[-1], received=text)
 
 
 class Backend(Protocol):

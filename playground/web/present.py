@@ -96,6 +96,8 @@ def sent_json(sent: SentStatement | None) -> dict[str, Any] | None:
         "statement": sent.statement,
         "executemany": sent.executemany,
         "per_row": sent.per_row,
+        # psycopg2 binds on the client: the one finished text the server received (cursor.query); null on SQLite.
+        "received": sent.received,
         "parameters": [
             [{"key": v.key, "name": v.name, "value": json_value(v.value), "type": v.type} for v in values]
             for values in sent.parameter_sets

@@ -68,6 +68,7 @@ class ShownSent:
     caption: str
     sets: tuple[tuple[ShownSentValue, ...], ...]
     notes: tuple[str, ...] = ()
+    received: str | None = None  # what the server received, where the driver binds on the client (psycopg2)
 
 
 @dataclass(frozen=True)
@@ -197,6 +198,11 @@ def _statement(
     )
 
 
+def shown_statement(result: StatementResult, engine: str, *, max_rows: int) -> ShownStatement:
+    """One statement of a run that is rolled back, as the editor shows it (the injection lab uses it)."""
+    return _statement(result, engine, done=False, max_rows=max_rows, row_counts=())
+
+
 def _summary(result: StatementResult, *, done: bool) -> str:
     """The statement's own figure with its own word: rows returned, rows changed, or what it did to the schema."""
     parts = []
@@ -281,10 +287,19 @@ def _sent(sent: SentStatement | None, engine: str) -> ShownSent | None:
         for values in sent.parameter_sets
         if values
     )
-    notes = ()
+    notes: tuple[str, ...] = ()
     if engine == "sqlite" and any(isinstance(v.value, Decimal) for values in sent.parameter_sets for v in values):
         notes = ("SQLite has no decimal type: sqlite3 stores a Decimal as a REAL (the nearest float).",)
-    return ShownSent(sent.statement, caption, sets, notes)
+    if sent.received and sent.received.startswith("DECLARE "):
+        notes += (DECLARED_CURSOR,)
+    return ShownSent(sent.statement, caption, sets, notes, sent.received)
+
+
+# psycopg2's cursor.query of a server-side cursor: the query inside the DECLARE is the one sent.
+DECLARED_CURSOR = (
+    "The playground reads a query's rows through a server-side cursor, so the server received the query "
+    "inside DECLARE … CURSOR FOR."
+)
 
 
 def _key(key: str, name: str | None, positional: bool) -> str:
