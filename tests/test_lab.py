@@ -16,10 +16,8 @@ from urllib.parse import urlencode
 
 import pytest
 from bs4 import BeautifulSoup
+from pg_support import own_bookkeeping
 from server_support import HttpClient, LiveServer, live_server
-
-from playground.backends.postgresql import PostgresBackend
-from playground.config import Limits
 
 # The sample every sandbox starts from (playground/sample/*.sql).
 USERS = [[1, "Петр", 20], [2, "Василий", 26]]
@@ -52,14 +50,10 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         return
     postgres_url = request.getfixturevalue("postgres_url")
     prefix = f"lab{secrets.token_hex(3)}"
-    env = {"PLAYGROUND_DATABASE_URL": postgres_url, "PLAYGROUND_POSTGRES_PREFIX": prefix}
-    try:
+    with own_bookkeeping(postgres_url, prefix) as admin_url:
+        env = {"PLAYGROUND_DATABASE_URL": admin_url, "PLAYGROUND_POSTGRES_PREFIX": prefix}
         with live_server(tmp_path_factory.mktemp("lab-postgresql"), workers=2, env=env) as running:
             yield running
-    finally:
-        backend = PostgresBackend(postgres_url, Limits(), sandbox_prefix=prefix)
-        backend.drop_everything()
-        backend.close()
 
 
 @pytest.fixture
