@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None, playground: Playground | None =
         explaining,
         health,
         history,
+        i18n,
         lab,
         request_log,
         samples,
@@ -84,6 +85,8 @@ def create_app(settings: Settings | None = None, playground: Playground | None =
     )
     from .web.present import register_filters
 
+    # Before the views: every page and JSON answer is in the visitor's language.
+    i18n.init_app(app, str(_PACKAGE / "translations"))
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)

@@ -10,6 +10,7 @@ from flask_wtf.csrf import generate_csrf
 
 from .. import history
 from ..errors import UserError
+from ..messages import _
 from ..service import RunRequest
 from .present import outcome_json, schema_json
 from .visitor import playground, visitor_id
@@ -24,9 +25,9 @@ class BadRequest(UserError):
 def json_body() -> dict[str, Any]:
     data = request.get_json(silent=True)
     if data is None:
-        raise BadRequest("The request body must be JSON (Content-Type: application/json).")
+        raise BadRequest(_("The request body must be JSON (Content-Type: application/json)."))
     if not isinstance(data, dict):
-        raise BadRequest("The request body must be a JSON object.")
+        raise BadRequest(_("The request body must be a JSON object."))
     return data
 
 
@@ -35,7 +36,7 @@ def _text_field(data: dict[str, Any], name: str, *, required: bool = True) -> st
     if value is None and not required:
         return None
     if not isinstance(value, str):
-        raise BadRequest(f'"{name}" must be a string.')
+        raise BadRequest(_('"%(name)s" must be a string.', name=name))
     return value
 
 

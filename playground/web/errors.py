@@ -8,13 +8,14 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from ..errors import Unavailable, UserError
+from ..messages import Message, _
 
 
 def _wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
-def _error(message: str, status: int, **extra: object) -> ResponseReturnValue:
+def _error(message: str | Message, status: int, **extra: object) -> ResponseReturnValue:
     if _wants_json():
         return jsonify(status="error", error={"message": message, **extra}), status
     return render_template("error.html", message=message, status=status), status
@@ -35,15 +36,20 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def _csrf_error(e: CSRFError) -> ResponseReturnValue:
+        # Flask-WTF's reason stays as it says it (English): the sentence around it is what a visitor reads.
         return _error(
-            f"The form's security token is missing or stale ({e.description}). Reload the page and try again.", 400
+            _(
+                "The form's security token is missing or stale (%(reason)s). Reload the page and try again.",
+                reason=e.description,
+            ),
+            400,
         )
 
     @app.errorhandler(HTTPException)
     def _http_error(e: HTTPException) -> ResponseReturnValue:
         messages = {
-            413: "The request is too large for this server.",
-            404: "There is nothing at this address.",
-            405: "This address does not take that method.",
+            413: _("The request is too large for this server."),
+            404: _("There is nothing at this address."),
+            405: _("This address does not take that method."),
         }
         return _error(messages.get(e.code or 0, e.description or e.name), e.code or 400)

@@ -10,9 +10,11 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from ..backends.base import Table
+from ..messages import Message, _n
 from ..runner import RunResult, SentStatement, StatementResult
 from ..service import Outcome
 from ..values import is_number, json_value
+from .i18n import translated
 
 # A value longer than this (or with more lines) is shown clipped; the whole value is one click away.
 CLIP_CHARS = 120
@@ -160,8 +162,9 @@ def schema_json(tables: list[Table]) -> dict[str, Any]:
     }
 
 
-def rows_phrase(n: int) -> str:
-    return f"{n:,} row" if n == 1 else f"{n:,} rows"
+def rows_phrase(n: int) -> Message:
+    """ "1 row", "5 rows": a count of rows in the reader's language (Russian has three forms)."""
+    return _n("%(num)s row", "%(num)s rows", n)
 
 
 def param_args(values: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -183,7 +186,8 @@ def register_filters(app: Any) -> None:
     app.jinja_env.filters.update(
         cell=cell_html,
         cell_class=cell_class,
-        rows=rows_phrase,
+        # In a template the phrase is said at once: it is often a parameter of a longer sentence.
+        rows=lambda n: translated(rows_phrase(n)),
         pyrepr=python_repr,
         param_args=param_args,
         sql_name=sql_name,
