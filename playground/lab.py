@@ -29,6 +29,7 @@ log = logging.getLogger("playground.lab")
 # that a comment can cut off (Петр, 20, is not found; cut the age check off and he is).
 LOOKUP_TABLE = "Users"
 BOUND_SQL = 'SELECT "Id", "Name", "Age" FROM "Users" WHERE "Name" = :value AND "Age" >= 21'
+COUNT_USERS_SQL = 'SELECT count(*) FROM "Users"'
 
 
 def formatted_sql(value: str) -> str:
@@ -152,6 +153,16 @@ class LabRun:
     bound: LabSide
     formatted: LabSide
     explanation: tuple[str, ...]
+    # The rows of "Users" counted before the lab ran and after it (None where they could not be
+    # counted): the class sees the formatted side's DELETE kept nothing.
+    users_before: int | None = None
+    users_after: int | None = None
+
+    @property
+    def unchanged_note(self) -> str | None:
+        if self.users_before is None or self.users_after is None:
+            return None
+        return UNCHANGED.format(before=self.users_before, after=self.users_after)
 
 
 # -- the sentences ------------------------------------------------------------------------------
@@ -166,6 +177,9 @@ ROLLED_BACK = (
     "Both sides run on your own sandbox, under the same statement check and limits as the editor, in a "
     "transaction that is always rolled back: whatever the formatted SQL would do, your data stays as it is."
 )
+
+# Counts without a noun to agree with them: no plural forms needed in any language.
+UNCHANGED = 'Rows in "Users" before the lab ran: {before}; after it: {after}.'
 
 # (one row, several rows) where a sentence counts.
 _DIFFERENT_COUNT = (
@@ -299,11 +313,14 @@ def run_lab(playground: Playground, visitor: str, value: str, engine: str | None
     """The lookup, bound and formatted, on the visitor's sandbox; both always rolled back."""
     backend = playground.backend(engine)
     check_value(value, max_value_bytes=playground.settings.limits.max_value_bytes)
+    before = _users(playground, visitor, backend.name)
     bound_request = RunRequest(BOUND_SQL, backend.name, params={"value": value})
     bound = _side(playground, visitor, "bound", bound_request, (("value", value),))
     formatted_request = RunRequest(formatted_sql(value), backend.name, params=None)
     formatted = _side(playground, visitor, "formatted", formatted_request, ())
-    run = LabRun(backend.name, value, _preset_for(value), bound, formatted, explanation(value, bound, formatted))
+    after = _users(playground, visitor, backend.name)
+    said = explanation(value, bound, formatted)
+    run = LabRun(backend.name, value, _preset_for(value), bound, formatted, said, before, after)
     # The process log (no value, no SQL): that the lab ran, where, and how each side ended.
     event(
         log,
@@ -315,6 +332,17 @@ def run_lab(playground: Playground, visitor: str, value: str, engine: str | None
         formatted=_ending(formatted),
     )
     return run
+
+
+def _users(playground: Playground, visitor: str, engine: str) -> int | None:
+    """The rows of "Users" now, or None if the sandbox has no such table any more."""
+    try:
+        result = playground.evaluate(visitor, RunRequest(COUNT_USERS_SQL, engine))
+    except (Unavailable, CapacityReached):
+        raise
+    except UserError:
+        return None
+    return int(result.statements[0].rows[0][0])
 
 
 def _ending(side: LabSide) -> str:

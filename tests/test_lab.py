@@ -70,6 +70,8 @@ def client(server: LiveServer) -> HttpClient:
 def lab(client: HttpClient, engine: str, **body: Any) -> dict[str, Any]:
     reply = client.post_json("/api/lab", {"engine": engine, **body})
     assert reply.status == 200, reply.text
+    # The lab counts "Users" before and after itself: the class sees nothing was kept.
+    assert (reply.json["users_before"], reply.json["users_after"]) == (len(USERS), len(USERS))
     return reply.json  # type: ignore[no-any-return]
 
 
@@ -278,6 +280,7 @@ def test_page_shows_both_sides_of_every_preset(client: HttpClient, engine: str, 
     else:
         assert received == []
     assert "psycopg2 binds on the client" in text(soup, "#drivers")
+    assert text(soup, "#unchanged") == 'Rows in "Users" before the lab ran: 2; after it: 2.'
     # The rows each side returned, as the tables show them.
     for kind in ("bound", "formatted"):
         shown = [

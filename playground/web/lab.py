@@ -147,6 +147,8 @@ def lab_json(run: LabRun) -> dict[str, Any]:
         "formatted": _side_json(run.formatted),
         "explanation": list(run.explanation),
         "rolled_back": True,
+        "users_before": run.users_before,
+        "users_after": run.users_after,
     }
 
 
