@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from .errors import CapacityReached, RefusedStatement, SqlPosition, Unavailable, UserError
 from .logs import event
+from .messages import Message, _, _n
 from .runner import RunResult, StatementResult
 from .service import Playground, RunRequest
 from .values import json_value
@@ -58,52 +60,62 @@ class Preset:
     """A value to try, and what to point out when a teacher projects it."""
 
     slug: str
-    title: str
+    title: str  # a Message, or the value itself where that is the name
     value: str
-    point: str
+    point: Message
 
 
 PRESETS: tuple[Preset, ...] = (
     Preset(
         "plain",
-        "A plain name",
+        _("A plain name"),
         "Василий",
-        "An ordinary value: both sides find the same user. The difference only shows once the value holds a quote.",
+        _("An ordinary value: both sides find the same user. The difference only shows once the value holds a quote."),
     ),
     Preset(
         "or-true",
         "' OR '1'='1",
         "' OR '1'='1",
-        "The quote ends the name early and OR '1'='1' is true for every row: the formatted lookup returns "
-        "users nobody asked for.",
+        _(
+            "The quote ends the name early and OR '1'='1' is true for every row: the formatted lookup returns "
+            "users nobody asked for."
+        ),
     ),
     Preset(
         "union",
-        "UNION SELECT from another table",
+        _("UNION SELECT from another table"),
         "' UNION SELECT x, CAST(y AS TEXT), y FROM some_table --",
-        "UNION glues a second query onto the lookup: the formatted side returns the rows of some_table, "
-        "a table the lookup never meant to show.",
+        _(
+            "UNION glues a second query onto the lookup: the formatted side returns the rows of some_table, "
+            "a table the lookup never meant to show."
+        ),
     ),
     Preset(
         "stacked-delete",
-        "A stacked DELETE",
+        _("A stacked DELETE"),
         '\'; DELETE FROM "Users"; --',
-        "The semicolon ends the lookup and starts a statement of the attacker's own: the formatted side "
-        "would delete every user. Here it is rolled back; in a real application it would not be.",
+        _(
+            "The semicolon ends the lookup and starts a statement of the attacker's own: the formatted side "
+            "would delete every user. Here it is rolled back; in a real application it would not be."
+        ),
     ),
     Preset(
         "comment",
-        "A comment cuts off the age check",
+        _("A comment cuts off the age check"),
         "Петр' --",
-        "-- turns the rest of the line into a comment, so the check on the age is gone: the formatted side "
-        "finds Петр, who is 20 and should stay hidden.",
+        _(
+            "-- turns the rest of the line into a comment, so the check on the age is gone: the formatted side "
+            "finds Петр, who is 20 and should stay hidden."
+        ),
     ),
     Preset(
         "apostrophe",
-        "O'Brien (not an attack)",
+        _("O'Brien (not an attack)"),
         "O'Brien",
-        "A real name with an apostrophe: no attack at all, and still the formatted SQL breaks. Bound, it is "
-        "just a name to look up.",
+        _(
+            "A real name with an apostrophe: no attack at all, and still the formatted SQL breaks. Bound, it is "
+            "just a name to look up."
+        ),
     ),
 )
 
@@ -152,140 +164,187 @@ class LabRun:
     preset: Preset | None
     bound: LabSide
     formatted: LabSide
-    explanation: tuple[str, ...]
+    explanation: tuple[Message, ...]
     # The rows of "Users" counted before the lab ran and after it (None where they could not be
     # counted): the class sees the formatted side's DELETE kept nothing.
     users_before: int | None = None
     users_after: int | None = None
 
     @property
-    def unchanged_note(self) -> str | None:
+    def unchanged_note(self) -> Message | None:
         if self.users_before is None or self.users_after is None:
             return None
-        return UNCHANGED.format(before=self.users_before, after=self.users_after)
+        return unchanged(self.users_before, self.users_after)
 
 
 # -- the sentences ------------------------------------------------------------------------------
 
 # What each driver does with a bound value: shown on every lab page, whatever the engine.
-DRIVERS = (
+DRIVERS = _(
     "On SQLite the statement and its values travel to the database separately (? and a list of values); "
     "psycopg2 binds on the client instead: it quotes each value and sends one finished SQL text, shown here "
     "from its cursor.query, in which the quoted value stays a value."
 )
-ROLLED_BACK = (
+ROLLED_BACK = _(
     "Both sides run on your own sandbox, under the same statement check and limits as the editor, in a "
     "transaction that is always rolled back: whatever the formatted SQL would do, your data stays as it is."
 )
 
-# Counts without a noun to agree with them: no plural forms needed in any language.
-UNCHANGED = 'Rows in "Users" before the lab ran: {before}; after it: {after}.'
 
-# (one row, several rows) where a sentence counts.
-_DIFFERENT_COUNT = (
-    "The formatted query returned 1 row instead of {bound}: the value became part of the SQL.",
-    "The formatted query returned {count:,} rows instead of {bound}: the value became part of the SQL.",
-)
-_DIFFERENT_ROWS = (
-    "The formatted query returned 1 row, but not the bound one's: the value became part of the SQL.",
-    "The formatted query returned {count:,} rows, but not the bound one's: the value became part of the SQL.",
-)
-_SAME_SAFE = (
-    "Both queries returned the same row: with no quote in it, the value stayed inside the formatted text literal.",
-    "Both queries returned the same {count:,} rows: with no quote in it, the value stayed inside the formatted "
-    "text literal.",
-)
-_SAME_BY_CHANCE = (
-    "Both queries returned the same row, but only by chance: the quote in the value ended the formatted text "
-    "early, and the rest of the value became SQL.",
-    "Both queries returned the same {count:,} rows, but only by chance: the quote in the value ended the "
-    "formatted text early, and the rest of the value became SQL.",
-)
-_FAILED_APOSTROPHE = (
-    "The formatted query failed, where the bound one returned 1 row: the quote in the value ended the text "
-    "literal early, and what followed was read as SQL.",
-    "The formatted query failed, where the bound one returned {count:,} rows: the quote in the value ended the "
-    "text literal early, and what followed was read as SQL.",
-)
-_FAILED = (
-    "The formatted query failed, where the bound one returned 1 row: the value became part of the SQL.",
-    "The formatted query failed, where the bound one returned {count:,} rows: the value became part of the SQL.",
-)
-_REFUSED = (
-    "The sandbox refused the formatted SQL, where the bound query returned 1 row: the value became SQL that "
-    "is not allowed here.",
-    "The sandbox refused the formatted SQL, where the bound query returned {count:,} rows: the value became "
-    "SQL that is not allowed here.",
-)
-# A write the formatted SQL would make, by its keyword: (one row, several rows, no row).
-_WOULD_WRITE = {
+def unchanged(before: int, after: int) -> Message:
+    # Counts without a noun to agree with: no plural forms needed in any language.
+    return _('Rows in "Users" before the lab ran: %(before)s; after it: %(after)s.', before=before, after=after)
+
+
+# Each sentence counts rows with its language's plural forms (`num` is the count).
+def _different_count(n: int, bound: int) -> Message:
+    return _n(
+        "The formatted query returned %(num)s row instead of %(bound)s: the value became part of the SQL.",
+        "The formatted query returned %(num)s rows instead of %(bound)s: the value became part of the SQL.",
+        n,
+        bound=bound,
+    )
+
+
+def _different_rows(n: int) -> Message:
+    return _n(
+        "The formatted query returned %(num)s row, but not the bound one's: the value became part of the SQL.",
+        "The formatted query returned %(num)s rows, but not the bound one's: the value became part of the SQL.",
+        n,
+    )
+
+
+def _same_safe(n: int) -> Message:
+    return _n(
+        "Both queries returned the same %(num)s row: with no quote in it, the value stayed inside the formatted "
+        "text literal.",
+        "Both queries returned the same %(num)s rows: with no quote in it, the value stayed inside the formatted "
+        "text literal.",
+        n,
+    )
+
+
+def _same_by_chance(n: int) -> Message:
+    return _n(
+        "Both queries returned the same %(num)s row, but only by chance: the quote in the value ended the "
+        "formatted text early, and the rest of the value became SQL.",
+        "Both queries returned the same %(num)s rows, but only by chance: the quote in the value ended the "
+        "formatted text early, and the rest of the value became SQL.",
+        n,
+    )
+
+
+def _failed_apostrophe(n: int) -> Message:
+    return _n(
+        "The formatted query failed, where the bound one returned %(num)s row: the quote in the value ended the "
+        "text literal early, and what followed was read as SQL.",
+        "The formatted query failed, where the bound one returned %(num)s rows: the quote in the value ended the "
+        "text literal early, and what followed was read as SQL.",
+        n,
+    )
+
+
+def _failed(n: int) -> Message:
+    return _n(
+        "The formatted query failed, where the bound one returned %(num)s row: the value became part of the SQL.",
+        "The formatted query failed, where the bound one returned %(num)s rows: the value became part of the SQL.",
+        n,
+    )
+
+
+def _refused(n: int) -> Message:
+    return _n(
+        "The sandbox refused the formatted SQL, where the bound query returned %(num)s row: the value became SQL "
+        "that is not allowed here.",
+        "The sandbox refused the formatted SQL, where the bound query returned %(num)s rows: the value became SQL "
+        "that is not allowed here.",
+        n,
+    )
+
+
+# A write the formatted SQL would make, by its keyword: (some rows, no row).
+_WOULD_WRITE: dict[str, tuple[Callable[[int], Message], Message]] = {
     "DELETE": (
-        "The formatted SQL would delete 1 row: the value added a DELETE of its own. It was rolled back, "
-        "so nothing was deleted.",
-        "The formatted SQL would delete {count:,} rows: the value added a DELETE of its own. It was rolled "
-        "back, so nothing was deleted.",
-        "The formatted SQL ran a DELETE of its own, which found no row to delete this time; it was rolled back.",
+        lambda n: _n(
+            "The formatted SQL would delete %(num)s row: the value added a DELETE of its own. It was rolled back, "
+            "so nothing was deleted.",
+            "The formatted SQL would delete %(num)s rows: the value added a DELETE of its own. It was rolled "
+            "back, so nothing was deleted.",
+            n,
+        ),
+        _("The formatted SQL ran a DELETE of its own, which found no row to delete this time; it was rolled back."),
     ),
     "UPDATE": (
-        "The formatted SQL would change 1 row: the value added an UPDATE of its own. It was rolled back, "
-        "so nothing was changed.",
-        "The formatted SQL would change {count:,} rows: the value added an UPDATE of its own. It was rolled "
-        "back, so nothing was changed.",
-        "The formatted SQL ran an UPDATE of its own, which found no row to change this time; it was rolled back.",
+        lambda n: _n(
+            "The formatted SQL would change %(num)s row: the value added an UPDATE of its own. It was rolled back, "
+            "so nothing was changed.",
+            "The formatted SQL would change %(num)s rows: the value added an UPDATE of its own. It was rolled "
+            "back, so nothing was changed.",
+            n,
+        ),
+        _("The formatted SQL ran an UPDATE of its own, which found no row to change this time; it was rolled back."),
     ),
     "INSERT": (
-        "The formatted SQL would insert 1 row: the value added an INSERT of its own. It was rolled back, "
-        "so nothing was inserted.",
-        "The formatted SQL would insert {count:,} rows: the value added an INSERT of its own. It was rolled "
-        "back, so nothing was inserted.",
-        "The formatted SQL ran an INSERT of its own, which inserted no row; it was rolled back.",
+        lambda n: _n(
+            "The formatted SQL would insert %(num)s row: the value added an INSERT of its own. It was rolled back, "
+            "so nothing was inserted.",
+            "The formatted SQL would insert %(num)s rows: the value added an INSERT of its own. It was rolled "
+            "back, so nothing was inserted.",
+            n,
+        ),
+        _("The formatted SQL ran an INSERT of its own, which inserted no row; it was rolled back."),
     ),
 }
-_WOULD_WRITE_OTHER = (
-    "The formatted SQL would run a {keyword} of its own: the value became a statement. It was rolled back, "
-    "so nothing changed."
-)
-_BOUND_ONLY_LOOKED = (
-    "The bound query only looked the value up as a name and returned 1 row.",
-    "The bound query only looked the value up as a name and returned {count:,} rows.",
-)
-_BOUND_FAILED = (
+
+
+def _would_write_other(keyword: str) -> Message:
+    return _(
+        "The formatted SQL would run a %(keyword)s of its own: the value became a statement. It was rolled back, "
+        "so nothing changed.",
+        keyword=keyword,
+    )
+
+
+def _bound_only_looked(n: int) -> Message:
+    return _n(
+        "The bound query only looked the value up as a name and returned %(num)s row.",
+        "The bound query only looked the value up as a name and returned %(num)s rows.",
+        n,
+    )
+
+
+_BOUND_FAILED = _(
     'The bound lookup failed as well, so the lab cannot compare: does your sandbox still have the "Users" '
     "table with its columns? Reset in the editor restores the sample data."
 )
 
 
-def _counted(forms: tuple[str, ...], count: int, **values: Any) -> str:
-    """The sentence for one row or for several (none counts as several: "0 rows")."""
-    return (forms[0] if count == 1 else forms[1]).format(count=count, **values)
-
-
-def explanation(value: str, bound: LabSide, formatted: LabSide) -> tuple[str, ...]:
+def explanation(value: str, bound: LabSide, formatted: LabSide) -> tuple[Message, ...]:
     """What the difference between the two sides says, in a sentence or two."""
     if bound.error is not None:
         return (_BOUND_FAILED,)
     found = len(bound.rows)
     if formatted.error is not None:
         if formatted.refused:
-            return (_counted(_REFUSED, found),)
-        return (_counted(_FAILED_APOSTROPHE if "'" in value else _FAILED, found),)
+            return (_refused(found),)
+        return ((_failed_apostrophe if "'" in value else _failed)(found),)
     if formatted.writes:
         said = []
         for statement in formatted.writes:
-            forms = _WOULD_WRITE.get(statement.keyword)
-            if forms is None:
-                said.append(_WOULD_WRITE_OTHER.format(keyword=statement.keyword))
+            sentences = _WOULD_WRITE.get(statement.keyword)
+            if sentences is None:
+                said.append(_would_write_other(statement.keyword))
             elif statement.changed == 0:
-                said.append(forms[2])
+                said.append(sentences[1])
             else:
-                said.append(_counted(forms, statement.changed))
-        return (*said, _counted(_BOUND_ONLY_LOOKED, found))
+                said.append(sentences[0](statement.changed))
+        return (*said, _bound_only_looked(found))
     returned = formatted.rows
     if len(returned) != found:
-        return (_counted(_DIFFERENT_COUNT, len(returned), bound=found),)
+        return (_different_count(len(returned), found),)
     if _keys(returned) != _keys(bound.rows):
-        return (_counted(_DIFFERENT_ROWS, len(returned)),)
-    return (_counted(_SAME_BY_CHANCE if "'" in value else _SAME_SAFE, found),)
+        return (_different_rows(len(returned)),)
+    return ((_same_by_chance if "'" in value else _same_safe)(found),)
 
 
 def _keys(rows: tuple[tuple[Any, ...], ...]) -> list[str]:
@@ -303,10 +362,12 @@ MAX_VALUE_CHARS = 500
 def check_value(value: str, *, max_value_bytes: int) -> None:
     """Refuse, before anything runs, a value neither side could take."""
     if "\x00" in value:
-        raise LabValueError("The value contains a NUL byte, which neither SQLite nor PostgreSQL can take in text.")
+        raise LabValueError(_("The value contains a NUL byte, which neither SQLite nor PostgreSQL can take in text."))
     if len(value) > MAX_VALUE_CHARS or len(value.encode()) > max_value_bytes:
         limit = min(MAX_VALUE_CHARS, max_value_bytes)
-        raise LabValueError(f"The value is longer than {limit:,} characters, the lab's limit for a value.")
+        raise LabValueError(
+            _("The value is longer than %(limit)s characters, the lab's limit for a value.", limit=limit)
+        )
 
 
 def run_lab(playground: Playground, visitor: str, value: str, engine: str | None = None) -> LabRun:

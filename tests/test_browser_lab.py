@@ -28,7 +28,7 @@ BOUND = 'SELECT "Id", "Name", "Age" FROM "Users" WHERE "Name" = :value AND "Age"
 
 # Each preset: its value, the rows the formatted side shows (None: an error), and what the explanation says.
 PRESETS = {
-    "plain": ("Василий", [["2", "Василий", "26"]], "Both queries returned the same row"),
+    "plain": ("Василий", [["2", "Василий", "26"]], "Both queries returned the same 1 row"),
     "or-true": ("' OR '1'='1", [["2", "Василий", "26"]], "returned 1 row instead of 0"),
     "union": (
         "' UNION SELECT x, CAST(y AS TEXT), y FROM some_table --",
@@ -147,3 +147,35 @@ def test_the_lab_works_without_javascript(browser: Any, server: LiveServer) -> N
         page.locator("#lab-link").click()
         page.locator("#preset-or-true").click()
         expect(page.locator("#explanation")).to_contain_text("returned 1 row instead of 0")
+
+
+def test_a_russian_browser_gets_the_lab_in_russian_and_can_switch(
+    browser: Any, server: LiveServer, engine: str
+) -> None:
+    """Accept-Language ru: the editor's link, the presets and the explanation in Russian, counts agreeing."""
+    from playwright.sync_api import expect
+
+    for page in _open_page(browser, server, locale="ru-RU", viewport={"width": 1280, "height": 900}):
+        page.goto("/")
+        expect(page.locator("html")).to_have_attribute("lang", "ru")
+        page.locator("#lab-link").click()
+        expect(page.locator("#lab-title")).to_have_text(
+            "Лаборатория инъекций: связанный параметр против форматирования"
+        )
+        page.locator("#preset-stacked-delete").click()
+        expect(page.locator("#explanation")).to_contain_text("Форматированный SQL удалил бы 2 строки")
+        expect(page.locator("#explanation")).to_contain_text("вернул 0 строк")
+        expect(page.locator("#side-formatted .no-params")).to_have_text("Нет: значение находится внутри текста SQL.")
+        expect(page.locator("#unchanged")).to_have_text('Строк в "Users" до запуска лаборатории: 2; после: 2.')
+        screenshot(page, "lab-ru", engine)
+        page.locator("#preset-or-true").click()
+        expect(page.locator("#explanation")).to_have_text(
+            "Форматированный запрос вернул 1 строку вместо 0: значение стало частью SQL."
+        )
+        # The switcher brings the same lab back in English.
+        page.locator("#language-en").click()
+        expect(page.locator("html")).to_have_attribute("lang", "en")
+        expect(page.locator("#explanation")).to_have_text(
+            "The formatted query returned 1 row instead of 0: the value became part of the SQL."
+        )
+        assert api_rows(page, 'SELECT "Id", "Name", "Age" FROM "Users" ORDER BY "Id"') == USERS

@@ -194,7 +194,7 @@ def test_a_plain_name_is_found_the_same_both_ways(client: HttpClient, engine: st
     assert body["bound"]["statements"][0]["rows"] == [[2, "Василий", 26]]
     assert body["formatted"]["statements"][0]["rows"] == [[2, "Василий", 26]]
     assert body["explanation"] == [
-        "Both queries returned the same row: with no quote in it, the value stayed inside the formatted text literal."
+        "Both queries returned the same 1 row: with no quote in it, the value stayed inside the formatted text literal."
     ]
 
 
@@ -315,3 +315,32 @@ def test_page_refuses_a_bad_value_clearly(client: HttpClient, engine: str) -> No
     reply = client.request("GET", "/lab?" + urlencode({"value": "x" * 501, "engine": engine}))
     assert reply.status == 400
     assert "longer than" in text(BeautifulSoup(reply.text, "html.parser"), "#lab-error")
+
+
+# -- in Russian ------------------------------------------------------------------------------------
+
+
+def test_the_lab_in_russian_with_its_plurals(client: HttpClient, engine: str) -> None:
+    """The switcher's choice holds for the lab's page and its API: every sentence Russian, each count agreeing."""
+    switched = client.request("POST", "/language", form={"csrf_token": client.csrf, "language": "ru", "next": "/lab"})
+    assert switched.status == 200  # the 303 followed: the lab, in Russian
+    soup = BeautifulSoup(switched.text, "html.parser")
+    assert soup.html["lang"] == "ru"  # type: ignore[index]
+    assert text(soup, "#lab-title") == "Лаборатория инъекций: связанный параметр против форматирования"
+    assert text(soup, "#preset-stacked-delete") == "DELETE после точки с запятой"
+    said = {
+        "or-true": "Форматированный запрос вернул 1 строку вместо 0: значение стало частью SQL.",
+        "union": "Форматированный запрос вернул 6 строк вместо 0: значение стало частью SQL.",
+        "stacked-delete": "Форматированный SQL удалил бы 2 строки: значение добавило собственный DELETE. "
+        "Транзакция откатилась, так что ничего не удалено. "
+        "Запрос со связанным параметром лишь искал это значение как имя и вернул 0 строк.",
+    }
+    for slug, sentences in said.items():
+        soup = page(client, preset=slug, engine=engine)
+        assert text(soup, "#explanation") == sentences
+        assert " ".join(lab(client, engine, preset=slug)["explanation"]) == sentences
+    # The database's own words and the SQL stay as they are; the lab's own words do not.
+    assert text(soup, "#side-formatted pre.side-sql") == formatted('\'; DELETE FROM "Users"; --').replace("\n", " ")
+    assert text(soup, "#side-formatted .no-params") == "Нет: значение находится внутри текста SQL."
+    assert text(soup, "#unchanged") == 'Строк в "Users" до запуска лаборатории: 2; после: 2.'
+    assert text(soup, "#drivers").startswith("В SQLite запрос и значения уходят в базу данных раздельно")

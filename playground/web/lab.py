@@ -26,6 +26,7 @@ from ..lab import (
     preset,
     run_lab,
 )
+from ..messages import Message, _
 from .api import BadRequest, json_body
 from .present import python_repr, run_json
 from .shown import ShownError, ShownStatement, error_excerpt, shown_statement
@@ -46,10 +47,13 @@ class ShownSide:
     statements: tuple[ShownStatement, ...]
     error: ShownError | None
     excerpt: tuple[Any, ...]
-    summary: str  # "0 rows returned", "would change 2 rows", "failed", "refused"
+    summary: str  # "0 rows returned", "statement 1: 0 rows returned; statement 2: would change 2 rows", ...
 
 
-_TITLES = {"bound": "Bound: text() with :value", "formatted": "Formatted: the value pasted in with an f-string"}
+_TITLES = {
+    "bound": _("Bound: text() with :value"),
+    "formatted": _("Formatted: the value pasted in with an f-string"),
+}
 _CODE = {"bound": BOUND_CODE, "formatted": FORMATTED_CODE}
 
 
@@ -63,11 +67,18 @@ def _shown_side(side: LabSide, engine: str, max_rows: int) -> ShownSide:
             else ShownError(side.error)
         )
     statements = tuple(shown_statement(s, engine, max_rows=max_rows) for s in side.statements)
+    summary: str
     if error is not None:
-        summary = "refused" if side.refused else "failed"
+        summary = _("The sandbox refused it.") if side.refused else _("It failed.")
+    elif len(statements) > 1:
+        # One part per statement, each said in the page's language; the joining "; " is no word to translate.
+        parts = {
+            f"part{i}": _("statement %(index)s: %(summary)s", index=s.index, summary=s.summary)
+            for i, s in enumerate(statements)
+        }
+        summary = Message("; ".join(f"%({name})s" for name in parts), parts)
     else:
-        summary = "; ".join(f"statement {s.index}: {s.summary}" for s in statements) if len(statements) > 1 else ""
-        summary = summary or (statements[0].summary if statements else "done")
+        summary = statements[0].summary if statements else _("done")
     return ShownSide(
         kind=side.kind,
         title=_TITLES[side.kind],
@@ -158,17 +169,17 @@ def api_lab() -> ResponseReturnValue:
     data = json_body()
     engine = data.get("engine")
     if engine is not None and not isinstance(engine, str):
-        raise BadRequest('"engine" must be a string.')
+        raise BadRequest(_('"%(name)s" must be a string.', name="engine"))
     slug = data.get("preset")
     if slug is not None:
         chosen = preset(slug) if isinstance(slug, str) else None
         if chosen is None:
             known = ", ".join(p.slug for p in PRESETS)
-            raise BadRequest(f'"preset" must be one of: {known}.')
+            raise BadRequest(_('"preset" must be one of: %(known)s.', known=known))
         value = chosen.value
     else:
         typed = data.get("value")
         if not isinstance(typed, str):
-            raise BadRequest('"value" must be a string (or send "preset" instead).')
+            raise BadRequest(_('"value" must be a string (or send "preset" instead).'))
         value = typed
     return jsonify(lab_json(run_lab(playground(), visitor_id(), value, engine or None)))

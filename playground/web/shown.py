@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from ..describe import describe_row, describe_write
 from ..errors import SqlPosition, UserError
+from ..messages import _
 from ..per_row import RowCount
 from ..runner import RowResult, SentStatement, StatementResult
 from ..service import Outcome
@@ -296,7 +297,7 @@ def _sent(sent: SentStatement | None, engine: str) -> ShownSent | None:
 
 
 # psycopg2's cursor.query of a server-side cursor: the query inside the DECLARE is the one sent.
-DECLARED_CURSOR = (
+DECLARED_CURSOR = _(
     "The playground reads a query's rows through a server-side cursor, so the server received the query "
     "inside DECLARE … CURSOR FOR."
 )
