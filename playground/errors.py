@@ -61,6 +61,12 @@ class SandboxFull(UserError):
     status = 413
 
 
+class ValueTooBig(UserError):
+    """A value (a string, a blob, a row) grew past the configured value size."""
+
+    status = 413
+
+
 class TokenSpent(UserError):
     """A commit or discard for a preview that was already committed or discarded."""
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from playground.backends.sqlite import SqliteBackend
 from playground.config import Settings
-from playground.errors import RefusedStatement, SandboxFull, TimeLimitExceeded, UserError
+from playground.errors import RefusedStatement, SandboxFull, TimeLimitExceeded, UserError, ValueTooBig
 from playground.script import Statement
 from playground.service import Playground, RunRequest
 from playground.store import Store
@@ -178,8 +180,40 @@ def test_the_size_cap_refuses_a_growing_sandbox_and_keeps_it_intact(settings: Se
 
 def test_huge_values_are_bounded_by_sqlite_limits(settings: Settings) -> None:
     pg = make_playground(settings)
-    with pytest.raises(UserError, match="too big"):
+    with pytest.raises(ValueTooBig, match="a value grew past 1,000,000 bytes"):
         run(pg, "SELECT length(randomblob(2000000000))")
+
+
+class WithOneLongCall(SqliteBackend):
+    """SQLite with a function `stall()`: one C call (as a huge printf or instr is) that outlives the time limit."""
+
+    def _make_engine(self, path: str) -> Any:
+        engine = super()._make_engine(path)
+        stall_seconds = self.limits.time_limit_ms / 1000 * 3
+
+        @event.listens_for(engine, "connect")
+        def _add_stall(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+            dbapi_connection.create_function("stall", 0, lambda: time.sleep(stall_seconds) or 1)
+
+        return engine
+
+
+def test_the_watchdog_stops_a_statement_whose_one_c_call_outlived_the_time_limit(settings: Settings) -> None:
+    """The progress handler gets no turn inside one call, and `SELECT stall()` has too few steps for it after."""
+    pg = make_playground(settings, WithOneLongCall)
+    with pytest.raises(TimeLimitExceeded, match=r"Statement 2 \(SELECT\) failed: stopped at the time limit"):
+        run(pg, "DELETE FROM some_table; SELECT stall()")
+    assert count_rows(pg) == 6
+    # The alarm of a finished statement never reaches the next one on the same connection.
+    assert run(pg, "SELECT 1").run.statements[0].rows == ((1,),)
+
+
+def test_printf_within_the_value_limit_is_sqlites_own(settings: Settings) -> None:
+    pg = make_playground(settings)
+    sql = "SELECT printf('%d|%5s|%-5s|%.2c|%%|%Q', 3, 'ab', 'cd', 'z', NULL), format('%.1f', 2.5), printf(NULL)"
+    assert run(pg, sql).run.statements[0].rows == (("3|   ab|cd   |zz|%|NULL", "2.5", None),)
+    with pytest.raises(ValueTooBig, match="a value grew past"):
+        run(pg, "SELECT printf('%*d', 2000000, 1)")
 
 
 RUNAWAY = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) FROM c"

@@ -59,7 +59,7 @@ Where each part lives:
 * `pg_sequences`: giving back the sequence values a run that did not commit took;
 * `pg_evidence`: the write evidence: whether a statement wrote and how many rows it changed;
 * `pg_spares`: sandboxes made ahead of time, claimed whole by arriving visitors;
-* `pg_watchdog`: the one thread per process that cancels queries past their time limit;
+* `watchdog`: the one thread per process that cancels queries past their time limit (SQLite's too);
 * `pg_errors`: the errors a student sees (`translate_error`, `SandboxBusy`);
 * this module (`PostgresBackend`): running student SQL as the sandbox role: sessions, the
   limits and the watchdog, the size cap, the schema.
@@ -96,7 +96,7 @@ from .pg_evidence import BASELINE_KEY, TUPLES, Snapshot, after_statement, before
 from .pg_sandboxes import PgSandboxes
 from .pg_sequences import COMMITTED_KEY, SEQUENCE_LOCK, give_back, read_sequences
 from .pg_statements import check_statement, shape, split_statements
-from .pg_watchdog import WATCHDOG
+from .watchdog import WATCHDOG
 
 log = logging.getLogger("playground.postgresql")
 

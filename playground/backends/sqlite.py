@@ -15,6 +15,7 @@ import re
 import shutil
 import sqlite3
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,7 +30,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import QueuePool
 
 from ..config import Limits
-from ..errors import RefusedStatement, SandboxFull, TimeLimitExceeded, UserError
+from ..errors import RefusedStatement, SandboxFull, TimeLimitExceeded, UserError, ValueTooBig
 from ..faults import disk_full
 from ..script import Script, Statement
 from ..sqltext import tokenize
@@ -37,6 +38,8 @@ from .base import TRANSACTION_CONTROL, Column, Evidence, Table, record_sent_stat
 from .engine_cache import EngineCache
 from .sqlite_commits import COMMIT_LOG, claim_commit
 from .sqlite_files import SandboxFiles
+from .sqlite_printf import install as install_printf_guard
+from .watchdog import WATCHDOG
 
 # Pragmas a student may run: the ones that only read. Those in _PRAGMAS_WITH_ARGUMENT take a
 # table or index name; the others are allowed only without a value (reading, never setting).
@@ -262,7 +265,10 @@ class SqliteBackend:
             # the driver must not issue BEGIN itself nor commit before DDL; we emit BEGIN below.
             dbapi_connection.isolation_level = None
             dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
-            dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, max(limits.max_value_bytes, 1_000_000) * 10)
+            # No value (string, blob, or a table's row) may grow past the value limit: a statement
+            # that makes one fails at once with "string or blob too big".
+            dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, limits.max_value_bytes)
+            install_printf_guard(dbapi_connection, limits.max_value_bytes)
             dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, limits.max_sql_bytes * 2 + 1000)
             dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_TRIGGER_DEPTH, 100)
             dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_EXPR_DEPTH, 500)
@@ -306,12 +312,27 @@ class SqliteBackend:
                 return True
             return False
 
+        # The second layer: the progress handler gets no turn inside one long C call (a function
+        # over a huge value), so the watchdog interrupts the connection at the limit as well.
+        lock = threading.Lock()
+        running = [True]
+
+        def interrupt() -> None:
+            with lock:
+                if running[0]:
+                    evidence.timed_out = True
+                    raw.interrupt()
+
         changes_before = raw.total_changes
         raw.set_authorizer(authorize)
         raw.set_progress_handler(past_deadline, 1000)
+        alarm = WATCHDOG.arm(self.limits.time_limit_ms / 1000, interrupt)
         try:
             yield evidence
         finally:
+            with lock:
+                running[0] = False
+            alarm.cancel()
             raw.set_authorizer(None)
             raw.set_progress_handler(None, 0)
             changes = raw.total_changes - changes_before
@@ -327,6 +348,17 @@ class SqliteBackend:
         if evidence.timed_out:
             return TimeLimitExceeded(
                 f"stopped at the time limit ({self.limits.time_limit_ms:,} ms); nothing was changed"
+            )
+        if "string or blob too big" in message:
+            return ValueTooBig(
+                f"a value grew past {self.limits.max_value_bytes:,} bytes, the largest this server keeps; "
+                "nothing was changed"
+            )
+        if re.fullmatch(r"unsafe use of (printf|format)\(\)", message):
+            return UserError(
+                f"{message}: on this server's SQLite ({sqlite3.sqlite_version}) printf() and format() are guarded "
+                "against values past the size limit, and the guarded versions run only in statements you type, "
+                "not inside a view or trigger"
             )
         if isinstance(exc, sqlite3.OperationalError) and "database or disk is full" in message:
             # The same error for the page cap and for a full disk. A sandbox may always grow to its

@@ -1,4 +1,4 @@
-"""One watchdog thread per process that cancels PostgreSQL queries running past their time limit.
+"""One watchdog thread per process that stops statements running past their time limit (both engines).
 
 A timer thread per statement cost more than a small query (starting a thread on a loaded
 machine takes a fraction of a millisecond); one thread keeps every armed deadline in a heap and
