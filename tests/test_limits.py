@@ -8,8 +8,11 @@ sees, and that nothing changed.
 
 from __future__ import annotations
 
+import os
 import secrets
+import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -78,3 +81,79 @@ def test_a_printf_as_long_as_the_value_limit_allows_is_refused_at_once_and_chang
         client, "sqlite", "SELECT printf('%5.2f|%-3d|%.3c|%q', 1.5, 7, 'y', 'it''s'), length(printf('%.*c', 1000, 'x'))"
     )
     assert reply.json["statements"][0]["rows"] == [[" 1.50|7  |yyy|it''s", 1000]]
+
+
+# -- 2. SQLite TEMP tables, indexes and sorts ------------------------------------------------
+
+ROWS = "(WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c LIMIT {n}) SELECT i FROM c)"
+
+
+class TempFileWatch:
+    """Polls the workers' open files while a request runs: SQLite's temporary files are named etilqs_*.
+
+    SQLite unlinks a temporary file as soon as it opens it, so no folder listing would show it; the
+    process's descriptor table (/proc/<pid>/fd) does, as long as it is open.
+    """
+
+    def __init__(self, server: LiveServer) -> None:
+        self.server = server
+        self.seen: set[str] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            for pid in self.server.workers():
+                try:
+                    fds = list(Path(f"/proc/{pid}/fd").iterdir())
+                except OSError:
+                    continue
+                for fd in fds:
+                    try:
+                        target = os.readlink(fd)
+                    except OSError:
+                        continue
+                    if "etilqs_" in target and not target.startswith(str(self.server.data_dir.resolve())):
+                        self.seen.add(target)
+
+    def __enter__(self) -> TempFileWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
+def test_temp_tables_indexes_and_sorts_are_capped_in_memory_and_write_no_file_outside_the_data_folder(
+    server: LiveServer,
+) -> None:
+    client = HttpClient(server.url).start()
+    before = some_table(client, "sqlite")
+    with TempFileWatch(server) as watch:
+        # The reviewer's 102 MB TEMP table (1 MB rows are past the value size now; 100 KB rows are not).
+        reply = run(
+            client, "sqlite", "CREATE TEMP TABLE big AS SELECT randomblob(100000) AS b FROM " + ROWS.format(n=1020)
+        )
+        assert reply.status == 413
+        assert (
+            error_of(reply)
+            == "Statement 1 (CREATE) failed: your sandbox reached its size limit; delete some rows or press Reset."
+        )
+        # The same cap for a TEMP table's index.
+        script = (
+            "DELETE FROM some_table; CREATE TEMP TABLE t (a); CREATE INDEX temp.t_a ON t (a); "
+            f"INSERT INTO t SELECT randomblob(500) FROM {ROWS.format(n=100_000)}"
+        )
+        reply = run(client, "sqlite", script)
+        assert reply.status == 413 and reply.json["error"]["statement"] == 4, reply.text
+        # A sort larger than SQLite's page cache: it would spill to a temporary file; it stays in memory.
+        reply = run(
+            client,
+            "sqlite",
+            f"SELECT count(*) FROM (SELECT randomblob(10000) AS b FROM {ROWS.format(n=3000)} ORDER BY b)",
+        )
+        assert reply.status == 200 and reply.json["statements"][0]["rows"] == [[3000]], reply.text
+    assert watch.seen == set()
+    assert some_table(client, "sqlite") == before
+    assert error_of(run(client, "sqlite", "SELECT * FROM big")) == "Statement 1 (SELECT) failed: no such table: big."

@@ -276,6 +276,11 @@ class SqliteBackend:
             dbapi_connection.execute("PRAGMA trusted_schema = OFF")
             dbapi_connection.execute("PRAGMA foreign_keys = ON")
             dbapi_connection.execute(f"PRAGMA hard_heap_limit = {_HARD_HEAP_LIMIT}")
+            # TEMP tables and indexes, sorts and other transient results: in memory, never in a file
+            # of the system's temp folder (which nothing capped). The temp schema gets the sandbox's
+            # page cap; a statement's transient work is bounded by the heap limit (see guard).
+            dbapi_connection.execute("PRAGMA temp_store = MEMORY")
+            dbapi_connection.execute(f"PRAGMA temp.max_page_count = {int(limits.sqlite_max_pages)}")
             if _CAN_TURN_OFF_DQS:
                 # "Nmae" is then "no such column: Nmae", as on PostgreSQL, not the text 'Nmae'.
                 dbapi_connection.setconfig(sqlite3.SQLITE_DBCONFIG_DQS_DML, False)  # type: ignore[attr-defined]
@@ -329,6 +334,14 @@ class SqliteBackend:
         alarm = WATCHDOG.arm(self.limits.time_limit_ms / 1000, interrupt)
         try:
             yield evidence
+        except MemoryError as e:
+            # SQLite's heap limit (not Python's memory): a sort, grouping or transient result too large.
+            raise SandboxFull(
+                f"{statement.label} failed: it needed more working memory than this server gives a statement "
+                "(a sort, a grouping or a temporary result too large); sort or group fewer rows, or add a WHERE. "
+                "Nothing was changed.",
+                statement=statement.index,
+            ) from e
         finally:
             with lock:
                 running[0] = False
