@@ -192,13 +192,13 @@ def _health(settings: Settings) -> int:
 
 
 def request_budget_seconds(limits: Limits) -> int:
-    """How long one request may take: several statements' time limits, and never less than a minute.
+    """How long one request may take: a run's time limit twice (a commit runs its preview's SQL again), never under a minute.
 
     It is both gunicorn's timeout for a stuck worker and the time a stopping server gives the runs
     in flight to finish; a run still going after that dies with its worker, and its database
     transaction is rolled back by the database (nothing is ever half-committed).
     """
-    return max(60, limits.time_limit_ms // 1000 * 6)
+    return max(60, limits.time_limit_ms // 1000 * 6, limits.run_time_limit_ms // 1000 * 2 + 30)
 
 
 def _announce_stop(worker: Any) -> None:

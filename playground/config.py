@@ -27,6 +27,9 @@ class Limits:
 
     max_rows: int = 1000
     time_limit_ms: int = 5000
+    # A whole run (every statement of the script, every parameter row): its time, and its statements.
+    run_time_limit_ms: int = 15_000
+    max_statements: int = 500
     max_sql_bytes: int = 100_000
     max_grid_rows: int = 1000
     max_value_bytes: int = 1_000_000
@@ -88,6 +91,8 @@ class Settings:
         limits = Limits(
             max_rows=_int(env, "PLAYGROUND_MAX_ROWS", Limits.max_rows),
             time_limit_ms=_int(env, "PLAYGROUND_TIME_LIMIT_MS", Limits.time_limit_ms),
+            run_time_limit_ms=_int(env, "PLAYGROUND_RUN_TIME_LIMIT_MS", Limits.run_time_limit_ms),
+            max_statements=_int(env, "PLAYGROUND_MAX_STATEMENTS", Limits.max_statements),
             max_sql_bytes=_int(env, "PLAYGROUND_MAX_SQL_BYTES", Limits.max_sql_bytes),
             max_grid_rows=_int(env, "PLAYGROUND_MAX_GRID_ROWS", Limits.max_grid_rows),
             max_value_bytes=_int(env, "PLAYGROUND_MAX_VALUE_BYTES", Limits.max_value_bytes),

@@ -55,6 +55,12 @@ class TimeLimitExceeded(UserError):
     status = 422
 
 
+class RunLimitExceeded(UserError):
+    """A run went past its total time or its number of statements; it was stopped and rolled back (422, as the time limit)."""
+
+    status = 422
+
+
 class SandboxFull(UserError):
     """The sandbox reached its size cap."""
 

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from .backends.base import SENT_KEY, Backend, SentEntry, SentLog, rowcount_of
 from .error_position import error_offset
-from .errors import RefusedStatement, UserError
+from .errors import RefusedStatement, RunLimitExceeded, TimeLimitExceeded, UserError
 from .grid import Bindings
 from .schema_change import SchemaChange, schema_change
 from .script import Script, Statement
@@ -122,13 +122,25 @@ class StatementFailed(UserError):
 
 
 def run_statements(
-    session: Session, script: Script, bindings: Bindings, backend: Backend, *, max_rows: int, max_bytes: int
+    session: Session,
+    script: Script,
+    bindings: Bindings,
+    backend: Backend,
+    *,
+    max_rows: int,
+    max_bytes: int,
+    run_time_limit_ms: int | None = None,
 ) -> RunResult:
-    """Execute every statement in order in the session's transaction; stop at the first error."""
+    """Execute every statement in order in the session's transaction; stop at the first error.
+
+    With `run_time_limit_ms`, the whole run has that long: a statement gets what is left of it
+    (or its own time limit, if that is sooner), and one that would start after it is not run.
+    """
     for statement in script.statements:
         # Every statement is checked before the first one runs.
         backend.check(statement)
     started = time.perf_counter()
+    deadline = time.monotonic() + run_time_limit_ms / 1000 if run_time_limit_ms is not None else None
     # Keep the dict itself: after a lost connection, `connection.info` refuses to answer.
     info = session.connection().info
     sent_log = SentLog()
@@ -136,10 +148,27 @@ def run_statements(
     results = []
     try:
         for statement in script.statements:
-            results.append(_run_one(session, statement, bindings, backend, sent_log, max_rows, max_bytes))
+            if deadline is not None and time.monotonic() >= deadline:
+                raise _past_run_time_limit(statement, run_time_limit_ms, stopped=False)
+            try:
+                results.append(_run_one(session, statement, bindings, backend, sent_log, max_rows, max_bytes, deadline))
+            except TimeLimitExceeded as e:
+                # Stopped by the run's deadline (sooner than its own limit): say which limit it was.
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise _past_run_time_limit(statement, run_time_limit_ms, stopped=True) from e
+                raise
     finally:
         info.pop(SENT_KEY, None)
     return RunResult(tuple(results), (time.perf_counter() - started) * 1000)
+
+
+def _past_run_time_limit(statement: Statement, limit_ms: int | None, *, stopped: bool) -> RunLimitExceeded:
+    what = "was stopped" if stopped else "was not run"
+    return RunLimitExceeded(
+        f"{statement.label} {what}: the run reached its total time limit of {limit_ms or 0:,} ms "
+        "(PLAYGROUND_RUN_TIME_LIMIT_MS). The whole run was rolled back; nothing was changed.",
+        statement=statement.index,
+    )
 
 
 def _run_one(
@@ -150,6 +179,7 @@ def _run_one(
     sent_log: SentLog,
     max_rows: int,
     max_bytes: int,
+    deadline: float | None = None,
 ) -> StatementResult:
     clause = statement.clause
     typed = [bindparam(name, type_=bindings.types[name]) for name in statement.parameters if name in bindings.types]
@@ -170,7 +200,7 @@ def _run_one(
     truncated = False
     returns_rows = False
     driver_count = 0
-    with backend.guard(session, statement) as evidence:
+    with backend.guard(session, statement, deadline=deadline) as evidence:
         try:
             for number, parameters in enumerate(executions, start=1):
                 result = session.execute(clause, parameters, execution_options=backend.execution_options())

@@ -312,6 +312,7 @@ class Playground:
                     backend,
                     max_rows=max_rows or limits.max_rows,
                     max_bytes=max_bytes or limits.max_result_bytes,
+                    run_time_limit_ms=limits.run_time_limit_ms,
                 )
                 yield prepared, session, result
             finally:
@@ -329,10 +330,11 @@ class Playground:
         return _located(sql, None, self._parse, sql, self.backend(engine)).parameters
 
     def _parse(self, sql: str, backend: Backend) -> Script:
-        max_bytes = self.settings.limits.max_sql_bytes
+        limits = self.settings.limits
+        max_bytes, max_statements = limits.max_sql_bytes, limits.max_statements
         if len(sql) > _CACHED_SQL_CHARS:
-            return parse_script(sql, backend.name, backend.split, max_bytes=max_bytes)  # type: ignore[arg-type]
-        return _parsed(sql, backend.name, backend.split, max_bytes)
+            return parse_script(sql, backend.name, backend.split, max_bytes=max_bytes, max_statements=max_statements)  # type: ignore[arg-type]
+        return _parsed(sql, backend.name, backend.split, max_bytes, max_statements)
 
     @answering_faults("your sandbox")
     def reset(self, visitor: str, engine: str | None = None) -> str:
@@ -428,8 +430,8 @@ _CACHED_SQL_CHARS = 20_000
 
 
 @lru_cache(maxsize=512)
-def _parsed(sql: str, dialect: str, split: Callable[[str], list[str]], max_bytes: int) -> Script:
-    return parse_script(sql, dialect, split, max_bytes=max_bytes)  # type: ignore[arg-type]
+def _parsed(sql: str, dialect: str, split: Callable[[str], list[str]], max_bytes: int, max_statements: int) -> Script:
+    return parse_script(sql, dialect, split, max_bytes=max_bytes, max_statements=max_statements)  # type: ignore[arg-type]
 
 
 _EXPIRED_WHILE_COMMITTING = (

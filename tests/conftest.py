@@ -212,7 +212,7 @@ class Observed:
         return getattr(self._backend, name)
 
     @contextmanager
-    def guard(self, session: Session, statement: Statement) -> Iterator[Evidence]:
+    def guard(self, session: Session, statement: Statement, *, deadline: float | None = None) -> Iterator[Evidence]:
         self._before_statement(statement)
-        with self._backend.guard(session, statement) as evidence:
+        with self._backend.guard(session, statement, deadline=deadline) as evidence:
             yield evidence

@@ -60,6 +60,8 @@ BAD_VALUES: dict[str, tuple[str, str]] = {
     "PLAYGROUND_LOG_LEVEL": ("verbose", "PLAYGROUND_LOG_LEVEL must be one of debug, info, warning, error"),
     "PLAYGROUND_RUN_LOG_FLUSH_SECONDS": ("2.5", "PLAYGROUND_RUN_LOG_FLUSH_SECONDS must be a whole number"),
     "PLAYGROUND_POSTGRES_SPARE_SANDBOXES": ("-1", "PLAYGROUND_POSTGRES_SPARE_SANDBOXES must be at least 0"),
+    "PLAYGROUND_RUN_TIME_LIMIT_MS": ("15s", "PLAYGROUND_RUN_TIME_LIMIT_MS must be a whole number"),
+    "PLAYGROUND_MAX_STATEMENTS": ("0", "PLAYGROUND_MAX_STATEMENTS must be positive"),
 }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,9 @@ from playground.backends.postgresql import PostgresBackend
 from playground.config import Limits
 
 TIME_LIMIT_MS = 2000
+# Shorter than one statement's limit, so that the run's own limit is what stops a runaway statement.
+RUN_TIME_LIMIT_MS = 1500
+MAX_STATEMENTS = Limits().max_statements  # the default
 ENGINES = ["sqlite", "postgresql"]
 
 
@@ -34,6 +38,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Itera
         "PLAYGROUND_POSTGRES_PREFIX": prefix,
         "PLAYGROUND_POSTGRES_SPARE_SANDBOXES": "0",
         "PLAYGROUND_TIME_LIMIT_MS": str(TIME_LIMIT_MS),
+        "PLAYGROUND_RUN_TIME_LIMIT_MS": str(RUN_TIME_LIMIT_MS),
     }
     try:
         with live_server(tmp_path_factory.mktemp("limits"), workers=2, env=env) as running:
@@ -157,3 +162,83 @@ def test_temp_tables_indexes_and_sorts_are_capped_in_memory_and_write_no_file_ou
     assert watch.seen == set()
     assert some_table(client, "sqlite") == before
     assert error_of(run(client, "sqlite", "SELECT * FROM big")) == "Statement 1 (SELECT) failed: no such table: big."
+
+
+# -- 3. reading a script is linear ----------------------------------------------------------
+
+# The review's inputs, and more 100 KB shapes: each read in well under half a second (bench/script_reading.py has the figures).
+SHAPES = {
+    "sqlite": [
+        ("CREATE TRIGGER x AFTER INSERT ON some_table BEGIN " + ";" * 99_800),
+        "SELECT 1;" * 11_100,
+        "SELECT :a;" * 10_000,
+    ],
+    "postgresql": [
+        "SELECT 1;" * 11_100,
+        ";" * 99_900,
+        "SELECT :a + 1;" * 7_100,
+    ],
+}
+# Generous: a loaded CI machine is slow, and what it guards against took 6-20 s.
+READ_BOUND_S = 5.0
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_reading_100_kb_of_any_shape_is_linear(server: LiveServer, engine: str) -> None:
+    client = HttpClient(server.url).start()
+    for shape in SHAPES[engine]:
+        sql = shape[:100_000]
+        started = time.monotonic()
+        reply = client.post_json("/api/parameters", {"sql": sql, "engine": engine})
+        elapsed = time.monotonic() - started
+        assert reply.status in (200, 400, 422), reply.text
+        assert elapsed < READ_BOUND_S, f"{engine}: {sql[:40]!r}... took {elapsed:.1f} s"
+
+
+# -- 4. a run's total time and number of statements -------------------------------------------
+
+RUNAWAY = {
+    "sqlite": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) FROM c",
+    "postgresql": "SELECT pg_sleep(0.5)",
+}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_run_past_its_total_time_stops_rolls_back_and_says_which_limit_and_where(
+    server: LiveServer, engine: str
+) -> None:
+    client = HttpClient(server.url).start()
+    before = some_table(client, engine)
+    # SQLite: one runaway statement, stopped by the run's deadline (sooner than its own limit).
+    # PostgreSQL: the reviewer's script of pg_sleep(0.5) x 121, each well within its own limit.
+    statements = [RUNAWAY[engine]] * (1 if engine == "sqlite" else 121)
+    reply = run(client, engine, "; ".join(["DELETE FROM some_table", *statements]))
+    assert reply.status == 422, reply.text
+    message = error_of(reply)
+    where = reply.json["error"]["statement"]
+    assert 2 <= where <= 5
+    assert message.startswith(f"Statement {where} ")
+    assert f"the run reached its total time limit of {RUN_TIME_LIMIT_MS:,} ms (PLAYGROUND_RUN_TIME_LIMIT_MS)" in message
+    assert message.endswith("The whole run was rolled back; nothing was changed.")
+    assert some_table(client, engine) == before
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_run_past_its_number_of_statements_is_refused_before_anything_runs(server: LiveServer, engine: str) -> None:
+    client = HttpClient(server.url).start()
+    before = some_table(client, engine)
+    sql = "DELETE FROM some_table;\n" + "SELECT 1;\n" * MAX_STATEMENTS
+    reply = run(client, engine, sql)
+    assert reply.status == 422, reply.text
+    assert error_of(reply) == (
+        f"The SQL has more than {MAX_STATEMENTS:,} statements, the most one run may hold (PLAYGROUND_MAX_STATEMENTS); "
+        f"statement {MAX_STATEMENTS + 1} starts at line {MAX_STATEMENTS + 1}, column 1. Nothing was run: run the script in parts."
+    )
+    assert reply.json["error"]["position"]["line"] == MAX_STATEMENTS + 1
+    assert some_table(client, engine) == before
+    # At the limit, the script is read (the grid asks first; nothing runs).
+    reply = client.post_json("/api/parameters", {"sql": "SELECT :a;" * MAX_STATEMENTS, "engine": engine})
+    assert reply.status == 200 and reply.json["parameters"] == ["a"], reply.text
+    # The grid's reading says so too, without running anything.
+    reply = client.post_json("/api/parameters", {"sql": sql, "engine": engine})
+    assert reply.status == 422 and "PLAYGROUND_MAX_STATEMENTS" in error_of(reply)

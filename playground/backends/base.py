@@ -136,8 +136,14 @@ class Backend(Protocol):
         """
         ...
 
-    def guard(self, session: Session, statement: Statement) -> AbstractContextManager[Evidence]:
-        """Around one user statement: the boundary, the time limit, and the evidence of writes."""
+    def guard(
+        self, session: Session, statement: Statement, *, deadline: float | None = None
+    ) -> AbstractContextManager[Evidence]:
+        """Around one user statement: the boundary, the time limit, and the evidence of writes.
+
+        `deadline` (time.monotonic()) is when the whole run must end: the statement is stopped
+        then if that is sooner than its own time limit.
+        """
         ...
 
     def execution_options(self) -> dict[str, Any]:

@@ -349,7 +349,7 @@ class PostgresBackend:
         return {"stream_results": True, "max_row_buffer": self.limits.max_rows + 1}
 
     @contextmanager
-    def guard(self, session: Session, statement: Statement) -> Iterator[Evidence]:
+    def guard(self, session: Session, statement: Statement, *, deadline: float | None = None) -> Iterator[Evidence]:
         conn = session.connection()
         raw = conn.connection.driver_connection
         evidence = Evidence()
@@ -367,7 +367,12 @@ class PostgresBackend:
                     evidence.timed_out = True
                     raw.cancel()
 
-        alarm = WATCHDOG.arm(self.limits.time_limit_ms / 1000 + _WATCHDOG_GRACE_S, watchdog)
+        # statement_timeout (set per transaction) ends the statement at its own limit; the watchdog
+        # also ends it at the run's deadline when that comes sooner.
+        seconds = self.limits.time_limit_ms / 1000 + _WATCHDOG_GRACE_S
+        if deadline is not None:
+            seconds = min(seconds, max(deadline - time.monotonic(), 0))
+        alarm = WATCHDOG.arm(seconds, watchdog)
 
         def stop() -> None:
             with lock:

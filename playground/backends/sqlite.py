@@ -39,6 +39,7 @@ from .engine_cache import EngineCache
 from .sqlite_commits import COMMIT_LOG, claim_commit
 from .sqlite_files import SandboxFiles
 from .sqlite_printf import install as install_printf_guard
+from .sqlite_split import split as split_statements
 from .watchdog import WATCHDOG
 
 # Pragmas a student may run: the ones that only read. Those in _PRAGMAS_WITH_ARGUMENT take a
@@ -167,22 +168,8 @@ class SqliteBackend:
     # -- statements -------------------------------------------------------------------------
 
     def split(self, sql: str) -> list[str]:
-        """Cut at each `;` that SQLite's own tokenizer (`sqlite3_complete`) says ends a statement."""
-        chunks: list[str] = []
-        start = 0
-        for token in tokenize(sql, "sqlite"):
-            if token.kind != "code":
-                continue
-            offset = token.start
-            while (semi := token.text.find(";", offset - token.start)) >= 0:
-                end = token.start + semi + 1
-                offset = end
-                # Inside CREATE TRIGGER ... BEGIN ...; END the first `;` does not end the statement.
-                if sqlite3.complete_statement(sql[start:end]):
-                    chunks.append(sql[start:end])
-                    start = end
-        chunks.append(sql[start:])
-        return chunks
+        """Cut at each `;` that SQLite's own `sqlite3_complete` says ends a statement (one pass, see sqlite_split)."""
+        return split_statements(sql)
 
     def check(self, statement: Statement) -> None:
         reason = _REFUSED_KEYWORDS.get(statement.keyword)
@@ -243,6 +230,7 @@ class SqliteBackend:
             connect_args={"timeout": 10, "check_same_thread": False},
         )
         limits = self.limits
+        max_length = _max_length(limits)
 
         @event.listens_for(engine, "do_connect")
         def _remember_file(_dialect: Any, record: Any, _cargs: Any, _cparams: Any) -> None:
@@ -267,9 +255,9 @@ class SqliteBackend:
             dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
             # No value (string, blob, or a table's row) may grow past the value limit: a statement
             # that makes one fails at once with "string or blob too big".
-            dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, limits.max_value_bytes)
-            install_printf_guard(dbapi_connection, limits.max_value_bytes)
-            dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, limits.max_sql_bytes * 2 + 1000)
+            dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, max_length)
+            install_printf_guard(dbapi_connection, max_length)
+            dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, _sql_length(limits))
             dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_TRIGGER_DEPTH, 100)
             dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_EXPR_DEPTH, 500)
             dbapi_connection.execute(f"PRAGMA max_page_count = {int(limits.sqlite_max_pages)}")
@@ -297,10 +285,11 @@ class SqliteBackend:
         return {}
 
     @contextmanager
-    def guard(self, session: Session, statement: Statement) -> Iterator[Evidence]:
+    def guard(self, session: Session, statement: Statement, *, deadline: float | None = None) -> Iterator[Evidence]:
         raw: sqlite3.Connection = session.connection().connection.driver_connection  # type: ignore[assignment]
         evidence = Evidence()
-        deadline = time.monotonic() + self.limits.time_limit_ms / 1000
+        own_deadline = time.monotonic() + self.limits.time_limit_ms / 1000
+        deadline = own_deadline if deadline is None else min(deadline, own_deadline)
 
         def authorize(action: int, arg1: str | None, arg2: str | None, _db: str | None, _source: str | None) -> int:
             reason = _refusal(action, arg1, arg2)
@@ -331,7 +320,7 @@ class SqliteBackend:
         changes_before = raw.total_changes
         raw.set_authorizer(authorize)
         raw.set_progress_handler(past_deadline, 1000)
-        alarm = WATCHDOG.arm(self.limits.time_limit_ms / 1000, interrupt)
+        alarm = WATCHDOG.arm(max(deadline - time.monotonic(), 0), interrupt)
         try:
             yield evidence
         except MemoryError as e:
@@ -364,7 +353,7 @@ class SqliteBackend:
             )
         if "string or blob too big" in message:
             return ValueTooBig(
-                f"a value grew past {self.limits.max_value_bytes:,} bytes, the largest this server keeps; "
+                f"a value grew past {_max_length(self.limits):,} bytes, the largest this server keeps; "
                 "nothing was changed"
             )
         if re.fullmatch(r"unsafe use of (printf|format)\(\)", message):
@@ -408,6 +397,16 @@ class SqliteBackend:
             return tables
         finally:
             conn.close()
+
+
+def _sql_length(limits: Limits) -> int:
+    """SQLITE_LIMIT_SQL_LENGTH: the longest SQL text (in UTF-8, and the statements we add around it)."""
+    return limits.max_sql_bytes * 2 + 1000
+
+
+def _max_length(limits: Limits) -> int:
+    """SQLITE_LIMIT_LENGTH: the value size, but never less than the SQL's (SQLite bounds a statement's text by it too)."""
+    return max(limits.max_value_bytes, _sql_length(limits))
 
 
 _FILE_KEY = "playground.sqlite.file"

@@ -52,6 +52,8 @@ def session_info() -> ResponseReturnValue:
         limits={
             "max_rows": limits.max_rows,
             "time_limit_ms": limits.time_limit_ms,
+            "run_time_limit_ms": limits.run_time_limit_ms,
+            "max_statements": limits.max_statements,
             "max_sql_bytes": limits.max_sql_bytes,
             "max_grid_rows": limits.max_grid_rows,
         },
