@@ -281,6 +281,12 @@ def _serve(settings: Settings) -> int:
             "workers": workers,
             "worker_class": "gthread",
             "threads": server.threads,
+            # A worker accepts a connection only when one of its threads is free for it: otherwise
+            # gthread accepts up to 1,000 and queues them behind its busy threads, so a classmate's
+            # request could wait behind one visitor's long runs while another worker idles. The
+            # kernel's backlog (and the other workers) take the rest. Keep-alive goes with it.
+            "worker_connections": server.threads,
+            "keepalive": 0,
             # A stuck worker is replaced after this; on SIGTERM, runs in flight get as long to finish.
             "timeout": budget,
             "graceful_timeout": budget,

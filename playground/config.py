@@ -30,6 +30,10 @@ class Limits:
     # A whole run (every statement of the script, every parameter row): its time, and its statements.
     run_time_limit_ms: int = 15_000
     max_statements: int = 500
+    # One visitor (one sandbox, whatever the IP address): runs at once, and runs a minute with bursts.
+    max_concurrent_runs: int = 2
+    runs_per_minute: int = 120
+    run_burst: int = 60
     max_sql_bytes: int = 100_000
     max_grid_rows: int = 1000
     max_value_bytes: int = 1_000_000
@@ -93,6 +97,9 @@ class Settings:
             time_limit_ms=_int(env, "PLAYGROUND_TIME_LIMIT_MS", Limits.time_limit_ms),
             run_time_limit_ms=_int(env, "PLAYGROUND_RUN_TIME_LIMIT_MS", Limits.run_time_limit_ms),
             max_statements=_int(env, "PLAYGROUND_MAX_STATEMENTS", Limits.max_statements),
+            max_concurrent_runs=_int(env, "PLAYGROUND_MAX_CONCURRENT_RUNS", Limits.max_concurrent_runs),
+            runs_per_minute=_int(env, "PLAYGROUND_RUNS_PER_MINUTE", Limits.runs_per_minute),
+            run_burst=_int(env, "PLAYGROUND_RUN_BURST", Limits.run_burst),
             max_sql_bytes=_int(env, "PLAYGROUND_MAX_SQL_BYTES", Limits.max_sql_bytes),
             max_grid_rows=_int(env, "PLAYGROUND_MAX_GRID_ROWS", Limits.max_grid_rows),
             max_value_bytes=_int(env, "PLAYGROUND_MAX_VALUE_BYTES", Limits.max_value_bytes),

@@ -26,6 +26,7 @@ from .runner import RunResult, run_statements
 from .sandboxes import Sandboxes
 from .script import Script, parse_script
 from .store import RunRecord, Store
+from .visitor_gate import VisitorGate
 
 log = logging.getLogger("playground.runs")
 
@@ -120,6 +121,8 @@ class Playground:
         self.backends = dict(backends)
         self.default_engine = default_engine
         self.sandboxes = Sandboxes(settings, store, self.backends)
+        # Runs per visitor at once and per minute, across the worker processes (see visitor_gate).
+        self.gate = VisitorGate(settings.data_dir, settings.limits)
 
     def close(self) -> None:
         """At shutdown: write the pending run log lines and close the engines."""
@@ -185,7 +188,7 @@ class Playground:
         """Run in one transaction and roll back: a result, or a preview with a commit token."""
         started = time.perf_counter()
         try:
-            with self._transaction(visitor, request) as (prepared, _session, result):
+            with self.gate.enter(visitor), self._transaction(visitor, request) as (prepared, _session, result):
                 pass  # always rolled back
         except UserError as e:
             engine = request.engine or self.default_engine
@@ -216,6 +219,11 @@ class Playground:
         asks the sandbox: applied already (410), being applied right now (503, try again), or not
         applied, and then this commit applies it, once.
         """
+        # Before the token is touched: a commit turned away here keeps its preview.
+        with self.gate.enter(visitor):
+            return self._commit(visitor, token)
+
+    def _commit(self, visitor: str, token: str) -> Outcome:
         started = time.perf_counter()
         pending = self.store.claim_pending_write(visitor, token, outcome="committing")
         request = RunRequest.from_json(pending.request)
@@ -276,7 +284,10 @@ class Playground:
         For what is built on a run without being one (a download, a plan, the schema panel's
         row counts): it shows what the SQL returns and never leaves a preview behind.
         """
-        with self._transaction(visitor, request, max_rows=max_rows, max_bytes=max_bytes) as (_p, _s, result):
+        with (
+            self.gate.enter(visitor),
+            self._transaction(visitor, request, max_rows=max_rows, max_bytes=max_bytes) as (_p, _s, result),
+        ):
             pass  # always rolled back
         return result
 
@@ -340,8 +351,9 @@ class Playground:
     def reset(self, visitor: str, engine: str | None = None) -> str:
         """Restore the visitor's sandbox to the sample data."""
         backend = self.backend(engine)
-        self._ready_sandbox(visitor, backend)
-        backend.reset_sandbox(visitor)
+        with self.gate.enter(visitor):
+            self._ready_sandbox(visitor, backend)
+            backend.reset_sandbox(visitor)
         self.sandboxes.forget(visitor, backend.name)
         self._log(RunRecord(visitor, backend.name, "reset", "reset"))
         return backend.name
@@ -360,7 +372,10 @@ class Playground:
 
     def sweep_idle_sandboxes(self, *, force: bool = False) -> list[tuple[str, str]]:
         """Drop sandboxes idle for longer than the TTL; at most once a minute across all processes."""
-        return self.sandboxes.sweep(force=force)
+        dropped = self.sandboxes.sweep(force=force)
+        for visitor in {visitor for visitor, _engine in dropped}:
+            self.gate.forget(visitor)
+        return dropped
 
     # -- observability ----------------------------------------------------------------------
 

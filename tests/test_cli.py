@@ -62,6 +62,9 @@ BAD_VALUES: dict[str, tuple[str, str]] = {
     "PLAYGROUND_POSTGRES_SPARE_SANDBOXES": ("-1", "PLAYGROUND_POSTGRES_SPARE_SANDBOXES must be at least 0"),
     "PLAYGROUND_RUN_TIME_LIMIT_MS": ("15s", "PLAYGROUND_RUN_TIME_LIMIT_MS must be a whole number"),
     "PLAYGROUND_MAX_STATEMENTS": ("0", "PLAYGROUND_MAX_STATEMENTS must be positive"),
+    "PLAYGROUND_MAX_CONCURRENT_RUNS": ("two", "PLAYGROUND_MAX_CONCURRENT_RUNS must be a whole number"),
+    "PLAYGROUND_RUNS_PER_MINUTE": ("0", "PLAYGROUND_RUNS_PER_MINUTE must be positive"),
+    "PLAYGROUND_RUN_BURST": ("-5", "PLAYGROUND_RUN_BURST must be positive"),
 }
 
 

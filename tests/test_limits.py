@@ -242,3 +242,84 @@ def test_a_run_past_its_number_of_statements_is_refused_before_anything_runs(ser
     # The grid's reading says so too, without running anything.
     reply = client.post_json("/api/parameters", {"sql": sql, "engine": engine})
     assert reply.status == 422 and "PLAYGROUND_MAX_STATEMENTS" in error_of(reply)
+
+
+# -- 5. one visitor cannot starve the others --------------------------------------------------
+
+LONG_RUN = {
+    # Stopped by the run's time limit (1.5 s); on PostgreSQL a sleep just inside it.
+    "sqlite": RUNAWAY["sqlite"],
+    "postgresql": "SELECT pg_sleep(1.2)",
+}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_one_visitor_gets_at_most_two_runs_at_once_and_the_others_are_served_meanwhile(
+    server: LiveServer, engine: str
+) -> None:
+    """Six long runs at once from one visitor: two run, four get a 429 at once; a classmate on the same address is served while they run."""
+    flooder, classmate = HttpClient(server.url).start(), HttpClient(server.url).start()
+    for visitor in (flooder, classmate):
+        some_table(visitor, engine)  # each has their sandbox (and the cookie that names it)
+    turned_away = threading.Event()
+    finished: list[tuple[float, Any]] = []
+    lock = threading.Lock()
+
+    def long_run() -> None:
+        reply = run(flooder.twin(server.url), engine, LONG_RUN[engine])
+        with lock:
+            finished.append((time.monotonic(), reply))
+        if reply.status == 429:
+            turned_away.set()
+
+    threads = [threading.Thread(target=long_run) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    assert turned_away.wait(timeout=60), "no run of the six was turned away"
+    served = run(classmate, engine, "SELECT 1 AS one")
+    served_at = time.monotonic()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert served.status == 200 and served.json["statements"][0]["rows"] == [[1]], served.text
+    refused = [reply for _at, reply in finished if reply.status == 429]
+    admitted = [(at, reply) for at, reply in finished if reply.status != 429]
+    assert len(finished) == 6 and len(refused) >= 2, [r.text for _a, r in finished]
+    for reply in refused:
+        assert error_of(reply) == (
+            "You already have 2 runs going, the most one visitor may have at once (PLAYGROUND_MAX_CONCURRENT_RUNS); "
+            "wait for one to finish, then run again. Nothing was run."
+        )
+    # The classmate was answered while the flooder's admitted runs were still going.
+    assert admitted and served_at < max(at for at, _reply in admitted)
+    for _at, reply in admitted:
+        assert reply.status in (200, 422), reply.text
+
+
+@pytest.fixture(scope="module")
+def slow_rate_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """SQLite, two workers, and a rate of 6 runs a minute with bursts of 5 per visitor."""
+    env = {"PLAYGROUND_RUNS_PER_MINUTE": "6", "PLAYGROUND_RUN_BURST": "5"}
+    with live_server(tmp_path_factory.mktemp("rate"), workers=2, env=env) as running:
+        yield running
+
+
+def test_a_visitor_who_floods_is_slowed_with_a_429_and_a_classmate_on_the_same_address_is_not(
+    slow_rate_server: LiveServer,
+) -> None:
+    server = slow_rate_server
+    flooder, classmate = HttpClient(server.url).start(), HttpClient(server.url).start()
+    replies = [run(flooder, "sqlite", "SELECT :i AS i", {"i": i}) for i in range(12)]
+    assert [r.status for r in replies[:5]] == [200] * 5
+    refused = [r for r in replies if r.status == 429]
+    assert len(refused) >= 5, [r.status for r in replies]
+    message = error_of(refused[0])
+    assert message.startswith(
+        "You are running SQL faster than this server allows one visitor (6 runs a minute, 5 in a row; "
+        "PLAYGROUND_RUNS_PER_MINUTE, PLAYGROUND_RUN_BURST); wait "
+    )
+    assert message.endswith(" s and run again. Nothing was run.")
+    # Both come from 127.0.0.1: the classmate's runs are counted on their own sandbox.
+    for i in range(5):
+        assert classmate.rows(f"SELECT {i} AS i") == [[i]]
+    # Across both worker processes, the flooder is still turned away (and a commit keeps its preview).
+    assert run(flooder, "sqlite", "SELECT 1").status == 429
