@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pg_support import own_bookkeeping
 from server_support import HttpClient, LiveServer, live_server
 
-from playground.backends.postgresql import PostgresBackend
 from playground.config import Limits
 
 TIME_LIMIT_MS = 2000
@@ -33,20 +33,16 @@ ENGINES = ["sqlite", "postgresql"]
 def server(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iterator[LiveServer]:
     """One server with both engines (PostgreSQL the default), under small limits."""
     prefix = f"lim{secrets.token_hex(3)}"
-    env = {
-        "PLAYGROUND_DATABASE_URL": postgres_url,
-        "PLAYGROUND_POSTGRES_PREFIX": prefix,
-        "PLAYGROUND_POSTGRES_SPARE_SANDBOXES": "0",
-        "PLAYGROUND_TIME_LIMIT_MS": str(TIME_LIMIT_MS),
-        "PLAYGROUND_RUN_TIME_LIMIT_MS": str(RUN_TIME_LIMIT_MS),
-    }
-    try:
+    with own_bookkeeping(postgres_url, prefix) as admin_url:
+        env = {
+            "PLAYGROUND_DATABASE_URL": admin_url,
+            "PLAYGROUND_POSTGRES_PREFIX": prefix,
+            "PLAYGROUND_POSTGRES_SPARE_SANDBOXES": "0",
+            "PLAYGROUND_TIME_LIMIT_MS": str(TIME_LIMIT_MS),
+            "PLAYGROUND_RUN_TIME_LIMIT_MS": str(RUN_TIME_LIMIT_MS),
+        }
         with live_server(tmp_path_factory.mktemp("limits"), workers=2, env=env) as running:
             yield running
-    finally:
-        backend = PostgresBackend(postgres_url, Limits(), sandbox_prefix=prefix)
-        backend.drop_everything()
-        backend.close()
 
 
 def run(client: HttpClient, engine: str, sql: str, params: Any = None) -> Any:
