@@ -316,7 +316,14 @@ def test_session_gives_a_csrf_token_the_engines_and_the_limits(client: FlaskClie
     assert isinstance(body["csrf_token"], str) and len(body["csrf_token"]) > 20
     # The app here offers exactly the one engine under test.
     assert body["engines"] == [engine_name] and body["default_engine"] == engine_name
-    assert body["limits"] == {"max_rows": 50, "time_limit_ms": 1000, "max_sql_bytes": 20_000, "max_grid_rows": 20}
+    assert body["limits"] == {
+        "max_rows": 50,
+        "time_limit_ms": 1000,
+        "run_time_limit_ms": 15_000,
+        "max_statements": 500,
+        "max_sql_bytes": 20_000,
+        "max_grid_rows": 20,
+    }
 
 
 def test_two_visitors_have_separate_sandboxes(app: Flask, api: Api) -> None:

@@ -99,7 +99,9 @@ def test_two_simultaneous_commits_of_one_preview_apply_once(server: LiveServer) 
         return client.post_json("/api/commit", {"token": token}).status
 
     statuses = at_once([commit] * 4)
-    assert sorted(statuses) == [200, 410, 410, 410]
+    # One applies it; the others are refused as spent (410), or turned away before they touch the
+    # token when the visitor already has two runs going (429, PLAYGROUND_MAX_CONCURRENT_RUNS).
+    assert sorted(statuses)[0] == 200 and set(sorted(statuses)[1:]) <= {410, 429}, statuses
     assert names(client).count("Двойной") == 1
 
 
