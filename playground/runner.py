@@ -26,6 +26,7 @@ from .backends.base import SENT_KEY, Backend, SentEntry, SentLog, rowcount_of
 from .error_position import error_offset
 from .errors import RefusedStatement, RunLimitExceeded, TimeLimitExceeded, UserError
 from .grid import Bindings
+from .messages import _
 from .schema_change import SchemaChange, schema_change
 from .script import Script, Statement
 
@@ -163,12 +164,20 @@ def run_statements(
 
 
 def _past_run_time_limit(statement: Statement, limit_ms: int | None, *, stopped: bool) -> RunLimitExceeded:
-    what = "was stopped" if stopped else "was not run"
-    return RunLimitExceeded(
-        f"{statement.label} {what}: the run reached its total time limit of {limit_ms or 0:,} ms "
-        "(PLAYGROUND_RUN_TIME_LIMIT_MS). The whole run was rolled back; nothing was changed.",
-        statement=statement.index,
-    )
+    names = {"index": statement.index, "keyword": statement.keyword or "SQL", "limit": limit_ms or 0}
+    if stopped:
+        message = _(
+            "Statement %(index)s (%(keyword)s) was stopped: the run reached its total time limit of %(limit)s ms "
+            "(PLAYGROUND_RUN_TIME_LIMIT_MS). The whole run was rolled back; nothing was changed.",
+            **names,
+        )
+    else:
+        message = _(
+            "Statement %(index)s (%(keyword)s) was not run: the run reached its total time limit of %(limit)s ms "
+            "(PLAYGROUND_RUN_TIME_LIMIT_MS). The whole run was rolled back; nothing was changed.",
+            **names,
+        )
+    return RunLimitExceeded(message, statement=statement.index)
 
 
 def _run_one(

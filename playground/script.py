@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import TextClause
 
 from .errors import RunLimitExceeded, SqlPosition, UserError
+from .messages import _
 from .sqltext import (
     Dialect,
     clause_parameter_names,
@@ -93,9 +94,15 @@ def parse_script(
         if max_statements is not None and index > max_statements:
             where = SqlPosition.in_text(sql, start)
             raise RunLimitExceeded(
-                f"The SQL has more than {max_statements:,} statements, the most one run may hold "
-                f"(PLAYGROUND_MAX_STATEMENTS); statement {index:,} starts at line {where.line}, column {where.column}. "
-                "Nothing was run: run the script in parts.",
+                _(
+                    "The SQL has more than %(limit)s statements, the most one run may hold "
+                    "(PLAYGROUND_MAX_STATEMENTS); statement %(index)s starts at line %(line)s, column %(column)s. "
+                    "Nothing was run: run the script in parts.",
+                    limit=max_statements,
+                    index=index,
+                    line=where.line,
+                    column=where.column,
+                ),
                 offset=start,
             )
         refuse_native_placeholders(tokens, dialect, index)

@@ -31,6 +31,7 @@ from pathlib import Path
 from .backends.base import check_visitor_id
 from .config import Limits
 from .errors import Unavailable
+from .messages import _, _n
 
 _RATE = struct.Struct("d")
 
@@ -79,10 +80,14 @@ class VisitorGate:
                 os.close(fd)
                 raise
             return fd
-        runs = "run" if self.slots == 1 else "runs"
         raise TooManyRuns(
-            f"You already have {self.slots} {runs} going, the most one visitor may have at once "
-            "(PLAYGROUND_MAX_CONCURRENT_RUNS); wait for one to finish, then run again. Nothing was run."
+            _n(
+                "You already have %(num)s run going, the most one visitor may have at once "
+                "(PLAYGROUND_MAX_CONCURRENT_RUNS); wait for it to finish, then run again. Nothing was run.",
+                "You already have %(num)s runs going, the most one visitor may have at once "
+                "(PLAYGROUND_MAX_CONCURRENT_RUNS); wait for one to finish, then run again. Nothing was run.",
+                self.slots,
+            )
         )
 
     def _take_turn(self, visitor: str) -> None:
@@ -99,9 +104,14 @@ class VisitorGate:
             if ahead > allowed_ahead:
                 wait = math.ceil(ahead - allowed_ahead)
                 error = TooManyRuns(
-                    f"You are running SQL faster than this server allows one visitor ({self.per_minute} runs a minute, "
-                    f"{self.burst} in a row; PLAYGROUND_RUNS_PER_MINUTE, PLAYGROUND_RUN_BURST); wait {wait} s and run "
-                    "again. Nothing was run."
+                    _(
+                        "You are running SQL faster than this server allows one visitor (%(rate)s runs a minute, "
+                        "%(burst)s in a row; PLAYGROUND_RUNS_PER_MINUTE, PLAYGROUND_RUN_BURST); wait %(wait)s s and "
+                        "run again. Nothing was run.",
+                        rate=self.per_minute,
+                        burst=self.burst,
+                        wait=wait,
+                    )
                 )
                 error.retry_after_seconds = wait
                 raise error

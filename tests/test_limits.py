@@ -144,7 +144,7 @@ def test_temp_tables_indexes_and_sorts_are_capped_in_memory_and_write_no_file_ou
         # The same cap for a TEMP table's index.
         script = (
             "DELETE FROM some_table; CREATE TEMP TABLE t (a); CREATE INDEX temp.t_a ON t (a); "
-            f"INSERT INTO t SELECT randomblob(500) FROM {ROWS.format(n=100_000)}"
+            f"INSERT INTO t SELECT randomblob(5000) FROM {ROWS.format(n=10_000)}"
         )
         reply = run(client, "sqlite", script)
         assert reply.status == 413 and reply.json["error"]["statement"] == 4, reply.text
@@ -152,9 +152,9 @@ def test_temp_tables_indexes_and_sorts_are_capped_in_memory_and_write_no_file_ou
         reply = run(
             client,
             "sqlite",
-            f"SELECT count(*) FROM (SELECT randomblob(10000) AS b FROM {ROWS.format(n=3000)} ORDER BY b)",
+            f"SELECT count(*) FROM (SELECT randomblob(10000) AS b FROM {ROWS.format(n=1000)} ORDER BY b)",
         )
-        assert reply.status == 200 and reply.json["statements"][0]["rows"] == [[3000]], reply.text
+        assert reply.status == 200 and reply.json["statements"][0]["rows"] == [[1000]], reply.text
     assert watch.seen == set()
     assert some_table(client, "sqlite") == before
     assert error_of(run(client, "sqlite", "SELECT * FROM big")) == "Statement 1 (SELECT) failed: no such table: big."

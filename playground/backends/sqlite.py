@@ -32,6 +32,7 @@ from sqlalchemy.pool import QueuePool
 from ..config import Limits
 from ..errors import RefusedStatement, SandboxFull, TimeLimitExceeded, UserError, ValueTooBig
 from ..faults import disk_full
+from ..messages import _
 from ..script import Script, Statement
 from ..sqltext import tokenize
 from .base import TRANSACTION_CONTROL, Column, Evidence, Table, record_sent_statements
@@ -326,9 +327,13 @@ class SqliteBackend:
         except MemoryError as e:
             # SQLite's heap limit (not Python's memory): a sort, grouping or transient result too large.
             raise SandboxFull(
-                f"{statement.label} failed: it needed more working memory than this server gives a statement "
-                "(a sort, a grouping or a temporary result too large); sort or group fewer rows, or add a WHERE. "
-                "Nothing was changed.",
+                _(
+                    "Statement %(index)s (%(keyword)s) failed: it needed more working memory than this server gives "
+                    "a statement (a sort, a grouping or a temporary result too large); sort or group fewer rows, or "
+                    "add a WHERE. Nothing was changed.",
+                    index=statement.index,
+                    keyword=statement.keyword or "SQL",
+                ),
                 statement=statement.index,
             ) from e
         finally:
@@ -469,7 +474,7 @@ def _read_as_text(raw: sqlite3.Connection, statement: Statement) -> list[str]:
     tokens = tokenize(statement.sql, "sqlite")
     quoted = {i for i, t in enumerate(tokens) if t.kind == "identifier" and t.text.startswith('"') and t.closed}
     as_text: set[int] = set()
-    for _ in range(len(quoted)):
+    for _attempt in range(len(quoted)):
         parts = []
         for i, token in enumerate(tokens):
             name = token.text[1:-1].replace('""', '"')
