@@ -117,13 +117,14 @@ def _check(settings: Settings) -> Settings:
     if slots is None:
         return settings
     threads = settings.server.threads
+    idle = settings.postgres_idle_connections
     if workers is None:
         # Not asked for: as many as the cores suggest and the server's connections hold.
         wanted = _usable_cores() * 2 + 1
-        workers = workers_that_fit(wanted, threads, slots) or 1
+        workers = workers_that_fit(wanted, threads, slots, idle) or 1
         if workers < wanted:
             event(log, f"{workers} workers, not {wanted}: PostgreSQL's connections hold no more", level=logging.WARNING)
-    budget = ConnectionBudget(workers, threads)
+    budget = ConnectionBudget(workers, threads, idle)
     budget.check(slots)
     event(log, f"PostgreSQL connections: at most {budget.explain()}, of {slots.available}")
     return replace(settings, server=replace(settings.server, workers=workers))

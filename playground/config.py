@@ -80,6 +80,8 @@ class Settings:
     postgres_prefix: str = "pgsb"
     # PostgreSQL sandboxes made ahead of time, so that a class arriving at once does not wait.
     postgres_spare_sandboxes: int = 5
+    # Sandbox connections each worker keeps open between runs (0: log in for every run).
+    postgres_idle_connections: int = 4
     sandbox_ttl_seconds: int = 24 * 3600
     max_sandboxes: int = 500
     # The run log is written in batches, at most this many seconds after a run (and at shutdown).
@@ -123,6 +125,9 @@ class Settings:
             postgres_prefix=_prefix(env, "PLAYGROUND_POSTGRES_PREFIX", cls.postgres_prefix),
             postgres_spare_sandboxes=_int(
                 env, "PLAYGROUND_POSTGRES_SPARE_SANDBOXES", cls.postgres_spare_sandboxes, minimum=0
+            ),
+            postgres_idle_connections=_int(
+                env, "PLAYGROUND_POSTGRES_IDLE_CONNECTIONS", cls.postgres_idle_connections, minimum=0
             ),
             sandbox_ttl_seconds=_int(env, "PLAYGROUND_SANDBOX_TTL", cls.sandbox_ttl_seconds),
             max_sandboxes=_int(env, "PLAYGROUND_MAX_SANDBOXES", cls.max_sandboxes),

@@ -8,10 +8,13 @@ they cannot fit, and picks fewer workers by itself when their number was not giv
 Per worker process:
 - **runs**: one sandbox connection per thread (a run, a commit or the schema pane holds one at
   a time, and a thread serves one request at a time);
+- **idle**: the sandbox connections the worker keeps between runs (`PLAYGROUND_POSTGRES_IDLE_CONNECTIONS`,
+  see backends/pg_pool.py);
 - **bookkeeping**: a small pool (`STORE_POOL`) for tokens, the registry and the run log;
 - **admin**: a small pool (`ADMIN_POOL`) for making, resetting and dropping sandboxes, and for
   each of its connections one more while a new sandbox's sample is handed over (a connection to
-  that sandbox's database); and `BACKGROUND` more for the thread that makes spare sandboxes ahead
+  that sandbox's database), or while a sandbox's role ends its idle kept connections before a
+  drop (pg_sandboxes, when the admin may not signal); and `BACKGROUND` more for the thread that makes spare sandboxes ahead
   of time (pg_spares: every worker's opens one to ask for the lock, one worker's keeps it).
 For the whole server, `TOOLS` more: the master's start-up check (before the workers start),
 `playground sweep` from cron, an administrator's psql.
@@ -68,10 +71,11 @@ class ConnectionBudget:
 
     workers: int
     threads: int
+    idle: int = 0  # sandbox connections kept between runs, per worker
 
     @property
     def per_worker(self) -> int:
-        return self.threads + STORE_POOL.most + _ADMIN_ROLE
+        return self.threads + self.idle + STORE_POOL.most + _ADMIN_ROLE
 
     @property
     def total(self) -> int:
@@ -87,8 +91,9 @@ class ConnectionBudget:
         return self.workers * (STORE_POOL.most + ADMIN_POOL.most + BACKGROUND) + TOOLS
 
     def explain(self) -> str:
+        idle = f" + {self.idle} idle" if self.idle else ""
         return (
-            f"{self.workers} workers x ({self.threads} threads + {STORE_POOL.most} bookkeeping + "
+            f"{self.workers} workers x ({self.threads} threads{idle} + {STORE_POOL.most} bookkeeping + "
             f"{_ADMIN_ROLE} admin) + {TOOLS} = {self.total}"
         )
 
@@ -112,12 +117,12 @@ class ConnectionBudget:
             )
 
 
-def workers_that_fit(wanted: int, threads: int, slots: ServerSlots) -> int:
+def workers_that_fit(wanted: int, threads: int, slots: ServerSlots, idle: int = 0) -> int:
     """The most workers, up to `wanted`, whose budget fits the server (0 if not even one does)."""
     fitting = 0
     for workers in range(1, wanted + 1):
         try:
-            ConnectionBudget(workers, threads).check(slots)
+            ConnectionBudget(workers, threads, idle).check(slots)
         except ConfigError:
             break
         fitting = workers

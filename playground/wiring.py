@@ -24,6 +24,7 @@ def build_playground(settings: Settings) -> Playground:
                 settings.limits,
                 sandbox_prefix=settings.postgres_prefix,
                 spare_sandboxes=settings.postgres_spare_sandboxes,
+                idle_connections=settings.postgres_idle_connections,
             )
         except ConfigError as e:
             raise ConfigError(f"PLAYGROUND_DATABASE_URL: {e}") from None

@@ -104,8 +104,18 @@ def client(tmp_path: Path, deployment: AdminDeployment) -> Iterator[FlaskClient]
 
 
 def refuse_connections(database: str, refused: bool) -> None:
-    """As the superuser: PostgreSQL refuses every new connection to that database ("too many connections")."""
+    """As the superuser: PostgreSQL refuses every new connection to that database ("too many connections").
+
+    And ends the ones open now: the app keeps connections between runs (backends/pg_pool.py), which
+    would otherwise serve the next run without asking for a new one.
+    """
     execute(superuser_url(), f'ALTER DATABASE "{database}" CONNECTION LIMIT {0 if refused else -1}')
+    if refused:
+        execute(
+            superuser_url(),
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (database,),
+        )
 
 
 def names(client: FlaskClient) -> list[str]:

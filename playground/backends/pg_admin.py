@@ -45,6 +45,7 @@ class PgAdmin:
         )
         self.can_set_temp_file_limit = False
         self.can_signal = False
+        self.server_version = 0
         self.check()
 
     def check(self) -> None:
@@ -75,6 +76,7 @@ class PgAdmin:
             )
         self.can_set_temp_file_limit = bool(temp_limit)
         self.can_signal = bool(superuser or signal)
+        self.server_version = version
 
     def connection_slots(self) -> ServerSlots:
         """How many connections the server lets this deployment have (see connections.py)."""

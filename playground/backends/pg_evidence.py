@@ -7,7 +7,7 @@ relation costing milliseconds) are read only when they are needed: when a statem
 INSERT/UPDATE/DELETE/MERGE wrote (its count), or when the transaction already had an id before
 a statement (whether that statement wrote). The snapshot in the connection's info
 (`BASELINE_KEY`) starts at zero: a transaction's own counts start empty on a new connection, and
-a reused connection's statistics are flushed before it is handed out again (postgresql.py).
+a reused connection's statistics are flushed before it is handed out again (pg_pool.py).
 """
 
 from __future__ import annotations

@@ -221,6 +221,7 @@ class PgSandboxes:
 
     def reset_sandbox(self, visitor: str) -> None:
         name = self.sandbox_name(visitor)
+        self._end_idle_sessions(name)
         self.admin.drop_database(name)
         with self.admin.cursor() as cur:
             cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,))
@@ -233,7 +234,39 @@ class PgSandboxes:
         self.roles.drop_orphans()
 
     def _drop_by_name(self, name: str) -> None:
+        self._end_idle_sessions(name)
         self.admin.drop_database(name)
+
+    def _end_idle_sessions(self, name: str) -> None:
+        """Before a drop: end the idle connections app processes keep for this sandbox (pg_pool).
+
+        With the right to signal, DROP DATABASE ... WITH (FORCE) ends them; without it, the drop
+        would wait for them, so the sandbox's role ends its own idle sessions (a role may end
+        its own backends). Best effort: a run going on meanwhile is waited for, as before.
+        """
+        if self.admin.can_signal:
+            return
+        try:
+            conn = psycopg2.connect(
+                self.role_url(name).set(drivername="postgresql").render_as_string(hide_password=False),
+                connect_timeout=10,
+                application_name="playground-admin",
+            )
+        except psycopg2.Error:
+            return  # no such database any more, or the role's connections are all in use
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute(
+                    "SELECT pg_catalog.pg_terminate_backend(a.pid) FROM pg_catalog.pg_stat_activity a "
+                    "WHERE a.usename = current_user AND a.datname = pg_catalog.current_database() "
+                    "AND a.pid <> pg_catalog.pg_backend_pid() AND a.state = 'idle' "
+                    "AND a.backend_type = 'client backend'"
+                )
+        except psycopg2.Error:
+            pass
+        finally:
+            conn.close()
         self.roles.drop(name)
 
     def drop_everything(self) -> None:

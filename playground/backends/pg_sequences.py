@@ -4,12 +4,15 @@ nextval() is not undone by a rollback, so a previewed INSERT would make the comm
 skip a value. Before the run's transaction, `read_sequences` notes every sequence's state;
 after it, unless it committed, `give_back` sets back those that moved. That is safe only if no
 other connection took a value meanwhile (it may have committed it), so it is done only if no
-other connection of the role to this database was open at any time in between: none at the
-start (except connections already closing, which take nothing more), none opened since that
-is still open at the end, and none that came and went, which the database's count of sessions
-shows (PostgreSQL 14+: a session is counted as it starts and, at the latest, before it leaves
-pg_stat_activity). Every transaction holds a shared advisory lock and the setting back takes
-it exclusively, so a run starting meanwhile waits for it. Otherwise the values stay taken: a
+other connection of the role to this database did anything at any time in between: at the
+start, every other one is idle (outside a transaction); at the end, the very same ones are
+there, still idle, none of them changed state since the start (pg_stat_activity's
+state_change, with a second's margin for a backend that took its clock just before we looked),
+and none came and went, which the database's count of sessions shows (PostgreSQL 14+: a session
+is counted as it starts and, at the latest, before it leaves pg_stat_activity). Idle
+connections may be pooled ones that run again later (pg_pool): whatever they run between the
+two looks shows. Every transaction holds a shared advisory lock and the setting back takes it
+exclusively, so a run starting meanwhile waits for it. Otherwise the values stay taken: a
 harmless gap. These statements are the playground's own, each in a short transaction of its
 own (autocommit) outside the run's, schema-qualified like the guard's own reads; they call the statistics
 functions rather than the views, and avoid joins, which cost milliseconds on a new connection.
@@ -33,7 +36,6 @@ log = logging.getLogger("playground.postgresql")
 COMMITTED_KEY = "playground.pg.committed"
 
 SEQUENCE_LOCK = 123589619970419  # the advisory lock's key ("pgseqs"); each sandbox is its own database
-_CLOSING = "playground-sandbox-closing"  # application_name of a connection that runs nothing more
 _RESTORE_LOCK_TIMEOUT_MS = 100
 
 _ME = "pg_catalog.pg_stat_get_activity(pg_catalog.pg_backend_pid())"
@@ -42,23 +44,25 @@ _OTHERS = (
     "FROM pg_catalog.pg_stat_get_activity(NULL) a WHERE a.datid = me.datid AND a.usesysid = me.usesysid "
     "AND a.pid <> me.pid AND a.backend_type = 'client backend'"
 )
-# One row per sequence the role may read and set, with the count of sessions so far and the last
-# value if it handed one out; no row if another connection is open and not closing (the WHERE
-# reads pg_stat_activity before the row's sequence is read). Another session's temporary
-# sequence is never read either: that session is open, so there is no row (after a crash, an
-# orphaned one makes pg_sequence_last_value fail: nothing is given back until it is gone).
+# The other connections' process ids, in order: the same set at the end, or nothing is given back.
+_OTHER_PIDS = f"ARRAY(SELECT a.pid {_OTHERS} ORDER BY a.pid)"
+# One row per sequence the role may read and set, with the count of sessions so far, the time,
+# the other connections, and the last value if it handed one out; no row if another connection
+# is in a transaction or running something (the WHERE reads pg_stat_activity before the row's
+# sequence is read). Another session's temporary sequence is not given back either: that session
+# is open, and it changes state when it ends (after a crash, an orphaned one makes
+# pg_sequence_last_value fail: nothing is given back until it is gone).
 _SEQUENCES_BEFORE = (
-    "SELECT pg_catalog.pg_stat_get_db_sessions(me.datid), s.seqrelid, pg_catalog.pg_sequence_last_value(s.seqrelid) "
+    "SELECT pg_catalog.pg_stat_get_db_sessions(me.datid), pg_catalog.clock_timestamp(), "
+    f"{_OTHER_PIDS}, s.seqrelid, pg_catalog.pg_sequence_last_value(s.seqrelid) "
     f"FROM {_ME} me CROSS JOIN pg_catalog.pg_sequence s "
-    f"WHERE NOT EXISTS (SELECT {_OTHERS} AND (a.state IS DISTINCT FROM 'idle' "
-    "OR a.application_name IS DISTINCT FROM %(closing)s)) "
+    f"WHERE NOT EXISTS (SELECT {_OTHERS} AND a.state IS DISTINCT FROM 'idle') "
     "AND pg_catalog.has_table_privilege(s.seqrelid, 'SELECT') AND pg_catalog.has_table_privilege(s.seqrelid, 'UPDATE')"
 )
 _NAMES = (
     "SELECT c.oid, pg_catalog.format('%%I.%%I', n.nspname, c.relname) FROM pg_catalog.pg_class c "
     "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = ANY (%(oids)s::oid[])"
 )
-_MARK_CLOSING = "SET application_name = %(closing)s"
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,8 @@ class _Sequences:
     """The sandbox's sequences before a run, and what tells whether giving values back is safe."""
 
     sessions: int  # pg_stat_database.sessions
+    since: Any  # the server's clock when they were read (a datetime)
+    others: list[int]  # the other connections of the role to the database, all idle then
     sequences: tuple[_Sequence, ...]
 
 
@@ -84,13 +90,13 @@ def read_sequences(raw: Any) -> _Sequences | None:
     try:
         raw.autocommit = True
         with raw.cursor() as cur:
-            cur.execute(_SEQUENCES_BEFORE, {"closing": _CLOSING})
+            cur.execute(_SEQUENCES_BEFORE)
             rows = cur.fetchall()
             if not rows or rows[0][0] is None:
                 return None
-            sessions = rows[0][0]
-            called = [_Sequence(oid, last, True) for _, oid, last in rows if last is not None]
-            uncalled = [oid for _, oid, last in rows if last is None]
+            sessions, since, others = rows[0][:3]
+            called = [_Sequence(oid, last, True) for *_, oid, last in rows if last is not None]
+            uncalled = [oid for *_, oid, last in rows if last is None]
             if uncalled:
                 # pg_sequence_last_value() is NULL for a sequence that never handed out a value,
                 # whatever its next one: read the sequence itself (rare: SERIAL on an empty table).
@@ -100,7 +106,7 @@ def read_sequences(raw: Any) -> _Sequences | None:
                     " UNION ALL ".join(f"SELECT {oid}::oid, last_value, is_called FROM {names[oid]}" for oid in names)
                 )
                 called += [_Sequence(oid, last, is_called, names[oid]) for oid, last, is_called in cur.fetchall()]
-            return _Sequences(sessions, tuple(called))
+            return _Sequences(sessions, since, list(others), tuple(called))
     except psycopg2.Error as e:
         log.warning("sequences not read (the values a preview takes stay taken): %s", first_line(e))
         return None
@@ -109,15 +115,20 @@ def read_sequences(raw: Any) -> _Sequences | None:
 
 
 def _restore_statement(before: _Sequences) -> tuple[str, dict[str, Any]]:
-    """Mark the connection closing; set back the sequences that moved if that is safe.
+    """Set back the sequences that moved if that is safe.
 
     Returns one row: how many sequences moved, and how many were set back. Whether it is safe is
     asked only if one moved (most runs take no value), in this order: the lock (a run that starts
-    now waits for it), pg_stat_activity, then the count of sessions (a connection leaves the first
-    only after it is counted in the second). A connection older than this one and still open was
-    already closing at the start (otherwise `before` would be None): it does not count.
+    now waits for it), pg_stat_activity (the same other connections, all idle, none of which
+    changed state since the start), then the count of sessions (a connection leaves the first
+    only after it is counted in the second).
     """
-    params: dict[str, Any] = {"closing": _CLOSING, "lock": SEQUENCE_LOCK, "sessions": before.sessions}
+    params: dict[str, Any] = {
+        "lock": SEQUENCE_LOCK,
+        "sessions": before.sessions,
+        "since": before.since,
+        "others": before.others,
+    }
     rows = []
     for i, seq in enumerate(before.sequences):
         params |= {f"oid{i}": seq.oid, f"last{i}": seq.last_value, f"called{i}": seq.is_called}
@@ -131,11 +142,13 @@ def _restore_statement(before: _Sequences) -> tuple[str, dict[str, Any]]:
         rows.append(f"(%(oid{i})s::oid::regclass, %(last{i})s::int8, %(called{i})s, {moved})")
     safe = (
         "SELECT CASE WHEN NOT pg_catalog.pg_try_advisory_xact_lock(%(lock)s) THEN false "
-        f"WHEN EXISTS (SELECT {_OTHERS} AND a.backend_start >= me.backend_start) THEN false "
+        f"WHEN {_OTHER_PIDS} IS DISTINCT FROM %(others)s::int4[] THEN false "
+        f"WHEN EXISTS (SELECT {_OTHERS} AND (a.state IS DISTINCT FROM 'idle' "
+        "OR a.state_change IS NULL OR a.state_change > %(since)s - interval '1 second')) THEN false "
         f"ELSE pg_catalog.pg_stat_get_db_sessions(me.datid) = %(sessions)s::int8 END FROM {_ME} me"
     )
     sql = (
-        f"SET lock_timeout = {_RESTORE_LOCK_TIMEOUT_MS}; SET synchronous_commit = off; {_MARK_CLOSING}; "
+        f"SET lock_timeout = {_RESTORE_LOCK_TIMEOUT_MS}; SET synchronous_commit = off; "
         "SELECT pg_catalog.count(*), "
         f"pg_catalog.count(CASE WHEN ({safe}) THEN pg_catalog.setval(v.seq, v.last_value, v.is_called) END) "
         f"FROM (VALUES {', '.join(rows)}) v(seq, last_value, is_called, moved) WHERE v.moved"
@@ -146,9 +159,7 @@ def _restore_statement(before: _Sequences) -> tuple[str, dict[str, Any]]:
 def give_back(connection: Any, before: _Sequences | None) -> None:
     """After the run's transaction: give back the sequence values it took, unless it committed.
 
-    Also marks the connection as closing, so that a run starting while this one is still being
-    closed does not count it as a connection that may take values. Never raises: an error is
-    logged, and the connection is left outside any transaction.
+    Never raises: an error is logged, and the connection is left outside any transaction.
     """
     try:
         raw = connection.connection.driver_connection
@@ -157,23 +168,17 @@ def give_back(connection: Any, before: _Sequences | None) -> None:
             return
     except Exception:  # noqa: BLE001 - a lost connection: nothing to do on it
         return
-    restore = before is not None and not committed
+    if before is None or committed:
+        return
     try:
         raw.autocommit = True
         with raw.cursor() as cur:
-            if restore:
-                assert before is not None
-                cur.execute(*_restore_statement(before))
-                moved, set_back = cur.fetchone()
-                if set_back < moved:
-                    log.info("the sequence values a preview took stay taken: another connection was open")
-            else:
-                cur.execute(_MARK_CLOSING, {"closing": _CLOSING})
+            cur.execute(*_restore_statement(before))
+            moved, set_back = cur.fetchone()
+            if set_back < moved:
+                log.info("the sequence values a preview took stay taken: another connection was in use")
     except Exception as e:  # noqa: BLE001 - never turn a run into an error
         log.warning("the sequence values a preview took were not given back: %s", first_line(e))
-        if restore:
-            with suppress(Exception), raw.cursor() as cur:
-                cur.execute(_MARK_CLOSING, {"closing": _CLOSING})
     finally:
         _leave_autocommit(raw)
 

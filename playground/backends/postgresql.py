@@ -38,7 +38,9 @@ start of every transaction, server-side startup options that override role defau
 watchdog timer that cancels the running statement through libpq at the time limit, whatever
 the session's settings say. Rows are streamed from a server-side cursor when the statement
 allows it (a plain SELECT). A commit that leaves the database above `postgres_max_bytes` is
-refused. Every run uses a fresh connection (NullPool). A run that does not commit gives back
+refused. A run takes a connection of the sandbox's role that this process kept from an earlier
+run, reset as a new session would be, or logs in anew (pg_pool.py: bounded, and a connection
+whose statement the watchdog cancelled is never reused). A run that does not commit gives back
 the sequence values it took (nextval is not transactional), when no other connection of the
 sandbox can have taken one meanwhile (see pg_sequences.py); a script of plain SELECTs that
 names neither nextval nor setval skips that.
@@ -60,6 +62,7 @@ Where each part lives:
 * `pg_evidence`: the write evidence: whether a statement wrote and how many rows it changed;
 * `pg_spares`: sandboxes made ahead of time, claimed whole by arriving visitors;
 * `watchdog`: the one thread per process that cancels queries past their time limit (SQLite's too);
+* `pg_pool`: the sandbox connections a process keeps between runs, and their reset;
 * `pg_errors`: the errors a student sees (`translate_error`, `SandboxBusy`);
 * this module (`PostgresBackend`): running student SQL as the sandbox role: sessions, the
   limits and the watchdog, the size cap, the schema.
@@ -93,6 +96,7 @@ from .pg_commits import claim_commit
 from .pg_errors import SandboxBusy, first_line  # SandboxBusy is imported from here too
 from .pg_errors import translate_error as translate_pg_error
 from .pg_evidence import BASELINE_KEY, TUPLES, Snapshot, after_statement, before_statement
+from .pg_pool import CANCELLED_KEY, IdleConnections, SandboxPool, pool_sandbox_connections
 from .pg_sandboxes import PgSandboxes
 from .pg_sequences import COMMITTED_KEY, SEQUENCE_LOCK, give_back, read_sequences
 from .pg_statements import check_statement, shape, split_statements
@@ -103,6 +107,9 @@ log = logging.getLogger("playground.postgresql")
 # The watchdog fires a little after statement_timeout, which normally ends the statement first.
 _WATCHDOG_GRACE_S = 0.1
 _STREAM_KEY = "playground.pg.stream"
+# Sandbox connections a process keeps between runs (see pg_pool), and for how long.
+DEFAULT_IDLE_CONNECTIONS = 4
+IDLE_SECONDS = 30
 # Each statement's shape, parsed once per process (the same SQL runs again and again).
 _shape = lru_cache(maxsize=1024)(shape)
 
@@ -151,9 +158,13 @@ class PostgresBackend:
         sandbox_prefix: str = "pgsb",
         sample_sql: str | None = None,
         spare_sandboxes: int = 0,
+        idle_connections: int = DEFAULT_IDLE_CONNECTIONS,
     ) -> None:
         self.limits = limits
         self.sandboxes = PgSandboxes(admin_url, limits, sandbox_prefix, sample_sql, spare_sandboxes=spare_sandboxes)
+        if self.sandboxes.admin.server_version < 150000:
+            idle_connections = 0  # a session's statistics cannot be reported on demand (see pg_pool)
+        self.idle_connections = IdleConnections(idle_connections, IDLE_SECONDS)
         self._engines: dict[str, Engine] = {}
         self._engines_lock = threading.Lock()
 
@@ -206,9 +217,12 @@ class PostgresBackend:
         return self.sandboxes.exists(visitor)
 
     def reset_sandbox(self, visitor: str) -> None:
+        # This process's idle connections first; the drop ends the others' (see pg_pool).
+        self.idle_connections.forget(self.sandbox_name(visitor))
         self.sandboxes.reset_sandbox(visitor)
 
     def drop_sandbox(self, visitor: str) -> None:
+        self.idle_connections.forget(self.sandbox_name(visitor))
         self.sandboxes.drop_sandbox(visitor)
 
     def drop_everything(self) -> None:
@@ -256,6 +270,10 @@ class PostgresBackend:
                     connection.close()
                 if not isinstance(e, DBAPIError):
                     raise
+                if e.connection_invalidated and attempt < 3:
+                    # A kept connection the server ended meanwhile (a reset elsewhere, a restart,
+                    # its idle timeout): nothing ran on it, so log in again.
+                    continue
                 self._recover_connect(visitor, name, e, last=attempt == 3)
                 continue
             try:
@@ -296,31 +314,48 @@ class PostgresBackend:
             engines, self._engines = list(self._engines.values()), {}
         for engine in engines:
             engine.dispose()
+        self.idle_connections.clear()
 
     def _make_engine(self, name: str) -> Engine:
         limits = self.limits
         ms = int(limits.time_limit_ms)
         idle_ms = max(ms * 4, 60_000)
         # Startup options win over any default the role might have set on itself.
-        options = " ".join(
-            f"-c {k}={v}"
-            for k, v in {
-                "statement_timeout": ms,
-                "lock_timeout": ms,
-                "idle_in_transaction_session_timeout": idle_ms,
-                "standard_conforming_strings": "on",
-                "default_transaction_read_only": "off",
-                "work_mem": "4MB",
-                "maintenance_work_mem": "64MB",
-                "temp_buffers": "8MB",
-                "hash_mem_multiplier": "2",
-            }.items()
-        )
+        settings: dict[str, Any] = {
+            "statement_timeout": ms,
+            "lock_timeout": ms,
+            "idle_in_transaction_session_timeout": idle_ms,
+            "standard_conforming_strings": "on",
+            "default_transaction_read_only": "off",
+            "work_mem": "4MB",
+            "maintenance_work_mem": "64MB",
+            "temp_buffers": "8MB",
+            "hash_mem_multiplier": "2",
+        }
+        if self.sandboxes.admin.server_version >= 140000:
+            # A kept connection whose process went quiet is ended by the server (see pg_pool).
+            settings["idle_session_timeout"] = f"{IDLE_SECONDS + 5}s"
+        # Startup options win over any default the role might have set on itself; DISCARD ALL
+        # between runs returns to them.
+        options = " ".join(f"-c {k}={v}" for k, v in settings.items())
         engine = create_engine(
             self.sandboxes.role_url(name),
             poolclass=NullPool,
+            pool_reset_on_return=None,  # pg_pool's reset: ROLLBACK, DISCARD ALL
             connect_args={"connect_timeout": 10, "application_name": "playground-sandbox", "options": options},
         )
+        plain = engine.pool
+        engine.pool = SandboxPool(
+            plain._creator,
+            idle=self.idle_connections,
+            name=name,
+            reset_on_return=None,
+            echo=plain.echo,
+            logging_name=plain._orig_logging_name,
+            _dispatch=plain.dispatch,
+            dialect=plain._dialect,
+        )
+        pool_sandbox_connections(engine, self.idle_connections, name)
         engine.dialect.execution_ctx_cls = _StreamingContext  # type: ignore[misc]
 
         @event.listens_for(engine, "begin")
@@ -365,6 +400,8 @@ class PostgresBackend:
             with lock:
                 if active[0]:
                     evidence.timed_out = True
+                    # The cancel request may reach the server late: this connection serves no other run.
+                    info[CANCELLED_KEY] = True
                     raw.cancel()
 
         # statement_timeout (set per transaction) ends the statement at its own limit; the watchdog
