@@ -157,6 +157,11 @@ class Store:
             def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
                 dbapi_connection.execute("PRAGMA journal_mode = WAL")
                 dbapi_connection.execute("PRAGMA busy_timeout = 10000")
+                # WAL with NORMAL: a commit is not synced to disk on its own (every page's Run keeps
+                # a snapshot here: a commit each). A crash of the process loses nothing; a power
+                # cut may lose the last commits, never the file: a commit token is then settled by
+                # the sandbox's own commit log, which is the truth of whether a write was applied.
+                dbapi_connection.execute("PRAGMA synchronous = NORMAL")
 
         self._create_tables()
         self.run_log = RunLogBuffer(self._write_runs, flush_seconds=run_log_flush_seconds)

@@ -185,6 +185,26 @@ class SqliteBackend:
     def sandbox_exists(self, visitor: str) -> bool:
         return self.files.exists(visitor)
 
+    def data_version(self, visitor: str) -> tuple[int, ...] | None:
+        """What changes whenever the sandbox's tables or rows do; None when that cannot be told now.
+
+        The file (a reset puts another one there), its size and time, and SQLite's file change
+        counter (header bytes 24-27), which every committed write increments in the rollback
+        journal mode the sandboxes use. None while a journal is there (a write under way).
+        """
+        path = str(self.path(visitor))
+        try:
+            if os.path.exists(f"{path}-journal") or os.path.exists(f"{path}-wal"):
+                return None
+            with open(path, "rb") as f:
+                header = f.read(28)
+                st = os.fstat(f.fileno())
+        except OSError:
+            return None
+        if len(header) < 28:
+            return None
+        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, int.from_bytes(header[24:28], "big"))
+
     def ensure_sandbox(self, visitor: str) -> bool:
         return self.files.ensure(visitor)
 

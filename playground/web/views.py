@@ -52,6 +52,22 @@ def snapshots() -> EditorSnapshots:
     return current_app.extensions["playground.snapshots"]  # type: ignore[no-any-return]
 
 
+# Each example's address, made once per process (and script root): every editor page lists them,
+# and building them quotes every example's SQL into a query string.
+_example_links: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
+
+
+@bp.app_template_global()
+def example_links(engine: str) -> tuple[tuple[str, str], ...]:
+    """The examples' titles and addresses in the editor (GET: they fill it, never run)."""
+    key = (request.script_root, engine)
+    links = _example_links.get(key)
+    if links is None:
+        links = tuple((e.title, url_for("views.editor", **e.query_args(engine))) for e in EXAMPLES)
+        _example_links[key] = links
+    return links
+
+
 # -- the pages --------------------------------------------------------------------------------
 
 
