@@ -19,3 +19,23 @@ def test_a_huge_table_is_counted_up_to_the_cap(playground: Playground, visitor: 
     playground.commit(visitor, outcome.token)
     big = next(t for t in summarise(playground, visitor) if t.name == "Big one")
     assert (big.rows, big.more) == (ROW_COUNT_CAP, True)
+
+
+def test_the_panel_follows_every_commit_and_reset_and_not_a_preview(playground: Playground, visitor: str) -> None:
+    """A process keeps the panel between pages (catalog._panels): whatever changed the data shows at once."""
+
+    def counts() -> dict[str, int | None]:
+        return {t.name: t.rows for t in summarise(playground, visitor)}
+
+    assert counts()["some_table"] == 6
+    assert counts()["some_table"] == 6  # shown again, unchanged
+    preview = playground.run(visitor, RunRequest("DELETE FROM some_table WHERE x > 5"))
+    assert counts()["some_table"] == 6  # a preview is rolled back
+    playground.commit(visitor, preview.token)
+    assert counts()["some_table"] < 6
+    playground.commit(visitor, playground.run(visitor, RunRequest("CREATE TABLE notes (body text)")).token)
+    assert counts()["notes"] == 0
+    playground.commit(visitor, playground.run(visitor, RunRequest("INSERT INTO notes VALUES ('a')")).token)
+    assert counts()["notes"] == 1
+    playground.reset(visitor)
+    assert "notes" not in counts() and counts()["some_table"] == 6
