@@ -171,7 +171,12 @@ def _wrk(
     out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
     data = json.loads(out.strip().splitlines()[-1])
     seconds = data["duration_us"] / 1e6
-    done = data["writes"] if workload == "w5" else data["requests"]
+    if workload == "w5":
+        done = data["writes"]
+    elif system == "playground" and workload in ("w1", "w3"):
+        done = data["pages"]  # a Run and the page it redirects to (see load.lua)
+    else:
+        done = data["requests"]
     errors = (
         data["errors_status"]
         + data["errors_connect"]

@@ -6,7 +6,9 @@
 --   BENCH_ENGINE    sqlite | postgresql (the playground's engine selector)
 --   BENCH_VISITORS  playground only: a file with one "session-cookie<TAB>csrf-token" line per visitor
 -- It prints one JSON line at the end (requests, errors, latency percentiles in microseconds, and
--- for W5 the writes the playground committed).
+-- for W5 the writes the playground committed; for the playground's pages W1 and W3, the pages
+-- shown: its Run answers with a redirect (Post/Redirect/Get) and the page is the GET after it,
+-- so one page is those two requests, as a browser makes them).
 
 local system = os.getenv("BENCH_SYSTEM")
 local workload = os.getenv("BENCH_WORKLOAD")
@@ -39,7 +41,9 @@ end
 
 local cookie, csrf
 local token = nil  -- W5: the preview waiting for its commit
+local page = nil  -- W1, W3: the page the playground's Run redirected to
 committed = 0
+pages = 0
 server_errors = 0
 
 function init(args)
@@ -92,6 +96,9 @@ end
 
 function request()
   if system == "playground" then
+    if page and (workload == "w1" or workload == "w3") then
+      return wrk.format("GET", page, {["Cookie"] = "session=" .. cookie})
+    end
     if workload == "w1" then return playground_page(SQL.w1, "id", id()) end
     if workload == "w2" then return playground_run(SQL.w1, {id = id()}) end
     if workload == "w3" then return playground_page(SQL.w3, "age", age()) end
@@ -121,6 +128,15 @@ end
 
 function response(status, headers, body)
   if status >= 500 then server_errors = server_errors + 1 end
+  if system == "playground" and (workload == "w1" or workload == "w3") then
+    if page then
+      page = nil
+      if status == 200 then pages = pages + 1 end
+    elseif status == 303 then
+      local location = headers["Location"] or headers["location"] or ""
+      page = string.gsub(string.gsub(location, "^https?://[^/]+", ""), "#.*$", "")
+    end
+  end
   if workload == "w5" then
     if system == "playground" then
       if token then
@@ -136,16 +152,17 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-  local writes, fivexx = 0, 0
+  local writes, fivexx, shown = 0, 0, 0
   for _, thread in ipairs(threads) do
     writes = writes + (thread:get("committed") or 0)
+    shown = shown + (thread:get("pages") or 0)
     fivexx = fivexx + (thread:get("server_errors") or 0)
   end
   local e = summary.errors
   io.write(string.format(
     '{"requests":%d,"duration_us":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d,' ..
     '"errors_status":%d,"errors_connect":%d,"errors_read":%d,"errors_write":%d,"errors_timeout":%d,' ..
-    '"server_errors":%d,"writes":%d}\n',
+    '"server_errors":%d,"writes":%d,"pages":%d}\n',
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(90),
-    latency:percentile(99), latency.max, e.status, e.connect, e.read, e.write, e.timeout, fivexx, writes))
+    latency:percentile(99), latency.max, e.status, e.connect, e.read, e.write, e.timeout, fivexx, writes, shown))
 end
