@@ -65,6 +65,7 @@ BAD_VALUES: dict[str, tuple[str, str]] = {
     "PLAYGROUND_MAX_CONCURRENT_RUNS": ("two", "PLAYGROUND_MAX_CONCURRENT_RUNS must be a whole number"),
     "PLAYGROUND_RUNS_PER_MINUTE": ("0", "PLAYGROUND_RUNS_PER_MINUTE must be positive"),
     "PLAYGROUND_RUN_BURST": ("-5", "PLAYGROUND_RUN_BURST must be positive"),
+    "PLAYGROUND_POSTGRES_IDLE_CONNECTIONS": ("-1", "PLAYGROUND_POSTGRES_IDLE_CONNECTIONS must be at least 0"),
 }
 
 
