@@ -195,10 +195,11 @@ def alive(raw: Any) -> bool:
     if raw.closed:
         return False
     try:
-        readable, _, _ = select.select([raw.fileno()], [], [], 0)
+        poll = select.poll()  # not select(): a worker may hold more than 1024 files
+        poll.register(raw.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
+        return not poll.poll(0)
     except (OSError, ValueError, psycopg2.Error):
         return False
-    return not readable
 
 
 def reset(raw: Any) -> bool:
