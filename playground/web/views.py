@@ -17,7 +17,7 @@ from werkzeug import Response
 from .. import history
 from ..catalog import TableSummary, summarise
 from ..errors import CapacityReached, Unavailable, UserError
-from ..examples import EXAMPLES, example
+from ..examples import EXAMPLES, Example, example
 from ..grid import COLUMN_TYPES, ParameterGrid
 from ..per_row import counts_per_row
 from ..samples import CHINOOK_TABLES
@@ -54,16 +54,16 @@ def snapshots() -> EditorSnapshots:
 
 # Each example's address, made once per process (and script root): every editor page lists them,
 # and building them quotes every example's SQL into a query string.
-_example_links: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
+_example_links: dict[tuple[str, str], tuple[tuple[Example, str], ...]] = {}
 
 
 @bp.app_template_global()
-def example_links(engine: str) -> tuple[tuple[str, str], ...]:
-    """The examples' titles and addresses in the editor (GET: they fill it, never run)."""
+def example_links(engine: str) -> tuple[tuple[Example, str], ...]:
+    """Each example with its address in the editor (GET: it fills it, never runs); the page words its title."""
     key = (request.script_root, engine)
     links = _example_links.get(key)
     if links is None:
-        links = tuple((e.title, url_for("views.editor", **e.query_args(engine))) for e in EXAMPLES)
+        links = tuple((e, url_for("views.editor", **e.query_args(engine))) for e in EXAMPLES)
         _example_links[key] = links
     return links
 
