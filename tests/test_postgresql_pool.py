@@ -118,7 +118,7 @@ def test_runs_past_the_roles_connection_limit_are_told_to_wait_with_connections_
     pg_env: PgEnv, tmp_path: Path, new_visitor
 ) -> None:
     """Four runs at once hold the role's four connections (one of them kept from before): a fifth gets a 429."""
-    limits = Limits(time_limit_ms=60_000)
+    limits = Limits(time_limit_ms=60_000, max_concurrent_runs=5)  # the visitor gate lets a fifth through
     backend = PostgresBackend(pg_env.admin_url, limits, sandbox_prefix=pg_env.prefix)
     service = make_playground(backend, tmp_path, limits)
     visitor = new_visitor()
