@@ -81,6 +81,7 @@ def create_app(settings: Settings | None = None, playground: Playground | None =
         request_log,
         samples,
         sharing,
+        teacher,
         views,
     )
     from .web.present import register_filters
@@ -90,8 +91,9 @@ def create_app(settings: Settings | None = None, playground: Playground | None =
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
-    for feature in (downloads, explaining, comparing, sharing, history, samples, lab):
+    for feature in (downloads, explaining, comparing, sharing, history, samples, lab, teacher):
         app.register_blueprint(feature.bp)
+    app.register_blueprint(teacher.names_bp)
     errors.register(app)
     assets.register(app)
     request_log.register(app)

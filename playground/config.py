@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import os
 import re
@@ -58,6 +60,37 @@ _HOSTNAME = re.compile(
 MIN_SECRET_KEY_CHARS = 16
 
 
+# The teacher's password: long enough that the login's rate limit makes guessing hopeless.
+MIN_TEACHER_PASSWORD_CHARS = 8
+
+
+@dataclass(frozen=True)
+class TeacherPassword:
+    """PLAYGROUND_TEACHER_PASSWORD, kept only as a salted scrypt hash; `matches` compares in constant time."""
+
+    salt: bytes = field(repr=False)
+    digest: bytes = field(repr=False)
+    # The same in every worker process (a fixed salt), so that a session made by one is good in all.
+    session_mark: bytes = field(repr=False)
+
+    @classmethod
+    def of(cls, password: str) -> TeacherPassword:
+        salt = secrets.token_bytes(16)
+        return cls(salt, _scrypt(password, salt), _scrypt(password, b"playground teacher session"))
+
+    def matches(self, candidate: str) -> bool:
+        return hmac.compare_digest(_scrypt(candidate, self.salt), self.digest)
+
+    def fingerprint(self, key: str) -> str:
+        """What a teacher session remembers of the password: a new password ends every teacher session."""
+        return hmac.new(key.encode(), b"teacher:" + self.session_mark, hashlib.sha256).hexdigest()[:32]
+
+
+def _scrypt(password: str, salt: bytes) -> bytes:
+    # n=2**14: tens of milliseconds per login attempt, 16 MiB of memory.
+    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=2**14, r=8, p=1, dklen=32)
+
+
 @dataclass(frozen=True)
 class ServerOptions:
     """Where and how `playground serve` listens."""
@@ -89,6 +122,11 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     server: ServerOptions = field(default_factory=ServerOptions)
     log_level: str = "info"
+    # The teacher's dashboard (/teacher) is on only with a password; its hash differs per process
+    # (a random salt), so it takes no part in comparing settings.
+    teacher_password: TeacherPassword | None = field(default=None, compare=False)
+    # A teacher who logged in stays logged in this long (then logs in again).
+    teacher_session_minutes: int = 240
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -135,6 +173,10 @@ class Settings:
             limits=limits,
             server=server,
             log_level=_choice(env, "PLAYGROUND_LOG_LEVEL", cls.log_level, LOG_LEVELS),
+            teacher_password=_teacher_password(env, "PLAYGROUND_TEACHER_PASSWORD"),
+            teacher_session_minutes=_int(
+                env, "PLAYGROUND_TEACHER_SESSION_MINUTES", cls.teacher_session_minutes, maximum=7 * 24 * 60
+            ),
         )
         return replace(settings, **overrides)
 
@@ -236,6 +278,19 @@ def _secret_key(env: Mapping[str, str], name: str) -> str | None:
             "leave it unset to have one generated"
         )
     return raw
+
+
+def _teacher_password(env: Mapping[str, str], name: str) -> TeacherPassword | None:
+    raw = env.get(name) or None
+    if raw is None:
+        return None
+    if len(raw) < MIN_TEACHER_PASSWORD_CHARS or not raw.strip():
+        # Never repeated: it is a secret, even when it is a bad one.
+        raise ConfigError(
+            f"{name} must be at least {MIN_TEACHER_PASSWORD_CHARS} characters long (it has {len(raw)}); "
+            "leave it unset to turn the teacher's dashboard off"
+        )
+    return TeacherPassword.of(raw)
 
 
 def _database_url(env: Mapping[str, str], name: str) -> str | None:

@@ -121,3 +121,15 @@ class AlreadyCommitted(TokenSpent):
 
     def __init__(self) -> None:
         super().__init__("This preview was already committed; nothing was applied again.")
+
+
+class ClassReadOnly(UserError):
+    """The teacher switched the class to read-only for a demonstration: writes wait, reads work."""
+
+    status = 423
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Your teacher has made the class read-only for a demonstration: nothing was changed. "
+            "Reading works as usual; writing works again once your teacher switches it back."
+        )

@@ -19,7 +19,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING
 
-from .errors import UserError
+from .errors import ClassReadOnly, UserError
 from .sqltext import Dialect, tokenize
 
 if TYPE_CHECKING:
@@ -75,6 +75,8 @@ def has_chinook(playground: Playground, visitor: str, engine: str | None = None)
 def load_chinook(playground: Playground, visitor: str, engine: str | None = None) -> str:
     """Add Chinook's tables to the visitor's sandbox on this engine (committed); returns the engine's name."""
     backend = playground.backend(engine)
+    if playground.store.class_is_read_only():
+        raise ClassReadOnly()
     names = {t.name for t in playground.schema(visitor, backend.name)}  # also makes the sandbox ready
     if names >= CHINOOK_TABLES:
         raise UserError(ALREADY_LOADED.format(engine=backend.label))

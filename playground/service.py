@@ -9,7 +9,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any, Literal, TypeVar
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from .backends.base import Backend, Table
 from .config import Settings
-from .errors import AlreadyCommitted, SqlPosition, TokenSpent, Unavailable, UserError
+from .errors import AlreadyCommitted, ClassReadOnly, SqlPosition, TokenSpent, Unavailable, UserError
 from .faults import answering_faults
 from .grid import Bindings, GridError, ParameterGrid, bindings_from_json
 from .logs import event
@@ -184,12 +184,18 @@ class Playground:
     # -- the contract -----------------------------------------------------------------------
 
     @answering_faults("your run")
-    def run(self, visitor: str, request: RunRequest) -> Outcome:
-        """Run in one transaction and roll back: a result, or a preview with a commit token."""
+    def run(self, visitor: str, request: RunRequest, *, by_teacher: bool = False) -> Outcome:
+        """Run in one transaction and roll back: a result, or a preview with a commit token.
+
+        `by_teacher`: the teacher's own work (the starting data), which a read-only class does not stop.
+        """
         started = time.perf_counter()
         try:
             with self.gate.enter(visitor), self._transaction(visitor, request) as (prepared, _session, result):
                 pass  # always rolled back
+            # Asked only of a write: a plain read does not read the bookkeeping database for it.
+            if result.wrote and not by_teacher and self.store.class_is_read_only():
+                raise ClassReadOnly()
         except UserError as e:
             engine = request.engine or self.default_engine
             self._log(
@@ -211,7 +217,7 @@ class Playground:
         return outcome
 
     @answering_faults("your commit")
-    def commit(self, visitor: str, token: str) -> Outcome:
+    def commit(self, visitor: str, token: str, *, by_teacher: bool = False) -> Outcome:
         """Run the previewed write again; commit only if every count matches the preview.
 
         The sandbox records the token in the same transaction (its commit log), so a commit cut
@@ -221,10 +227,12 @@ class Playground:
         """
         # Before the token is touched: a commit turned away here keeps its preview.
         with self.gate.enter(visitor):
-            return self._commit(visitor, token)
+            return self._commit(visitor, token, by_teacher=by_teacher)
 
-    def _commit(self, visitor: str, token: str) -> Outcome:
+    def _commit(self, visitor: str, token: str, *, by_teacher: bool) -> Outcome:
         started = time.perf_counter()
+        if not by_teacher and self.store.class_is_read_only():
+            raise ClassReadOnly()  # before the claim: the preview stays committable once the class may write again
         pending = self.store.claim_pending_write(visitor, token, outcome="committing")
         request = RunRequest.from_json(pending.request)
         try:
@@ -348,10 +356,13 @@ class Playground:
         return _parsed(sql, backend.name, backend.split, max_bytes, max_statements)
 
     @answering_faults("your sandbox")
-    def reset(self, visitor: str, engine: str | None = None) -> str:
-        """Restore the visitor's sandbox to the sample data."""
+    def reset(self, visitor: str, engine: str | None = None, *, by_teacher: bool = False) -> str:
+        """Restore the visitor's sandbox to the starting data (the sample, unless the teacher set other data)."""
         backend = self.backend(engine)
-        with self.gate.enter(visitor):
+        if not by_teacher and self.store.class_is_read_only():
+            raise ClassReadOnly()
+        # The teacher's reset is not the student's run: it neither counts against nor waits on their turns.
+        with nullcontext() if by_teacher else self.gate.enter(visitor):
             self._ready_sandbox(visitor, backend)
             backend.reset_sandbox(visitor)
         self.sandboxes.forget(visitor, backend.name)
@@ -481,7 +492,7 @@ def _located(sql: str, script: Script | None, call: Callable[..., T], *args: Any
 
 
 def _error_outcome(error: UserError) -> str:
-    return "refused" if error.status == 403 else "error"
+    return "refused" if error.status in (403, 423) else "error"
 
 
 def _check_names(script: Script, bindings: Bindings) -> None:

@@ -101,6 +101,61 @@ housekeeping = Table(
     Column("at", Float, nullable=False),
 )
 
+# -- the classroom (the teacher's dashboard, playground/classroom.py) ---------------------------
+
+students = Table(
+    "playground_students",
+    metadata,
+    Column("visitor", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),  # the display name the student chose
+    Column("named_at", Float, nullable=False),
+)
+
+# The class's settings every worker reads: read-only, the published lesson, the starting data.
+class_state = Table(
+    "playground_class_state",
+    metadata,
+    Column("name", String(60), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("at", Float, nullable=False),
+)
+
+teacher_actions = Table(
+    "playground_teacher_actions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False, index=True),
+    Column("action", String(40), nullable=False),
+    Column("detail", Text, nullable=False),
+)
+
+teacher_logins = Table(
+    "playground_teacher_logins",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("client", String(100), nullable=False),
+    Column("succeeded", Integer, nullable=False),
+    Index("ix_playground_teacher_logins_client_at", "client", "at"),
+)
+
+READ_ONLY = "read_only"
+STARTING_DATA = "starting_data:{engine}"  # JSON: {"name": ..., "sql": ..., "at": ...}
+
+
+def starting_point(store: Store, engine: str) -> Callable[[], str | None]:
+    """What an engine asks when it makes or resets a sandbox: the name of the teacher's starting data, if any."""
+
+    def current() -> str | None:
+        raw = store.class_value(STARTING_DATA.format(engine=engine))
+        if not raw:
+            return None
+        name = json.loads(raw).get("name")
+        return name if isinstance(name, str) else None
+
+    return current
+
+
 # A preview can be committed for this long; after that it must be run again.
 PENDING_WRITE_TTL = 3600.0
 _LOGGED_SQL_CHARS = 4000
@@ -370,6 +425,26 @@ class Store:
             conn.execute(
                 delete(pending_writes).where(pending_writes.c.created_at < self.clock() - 2 * PENDING_WRITE_TTL)
             )
+
+    # -- the classroom's shared state ------------------------------------------------------
+
+    @answering_faults("this request")
+    def class_value(self, name: str) -> str | None:
+        """One of the class's settings (see classroom.py), or None when it is not set."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(class_state.c.value).where(class_state.c.name == name)).scalar_one_or_none()
+
+    @answering_faults("the class's settings")
+    def set_class_value(self, name: str, value: str | None) -> None:
+        """Set (or, with None, clear) one of the class's settings."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(class_state).where(class_state.c.name == name))
+            if value is not None:
+                conn.execute(insert(class_state).values(name=name, value=value, at=self.clock()))
+
+    def class_is_read_only(self) -> bool:
+        """Whether the teacher switched the class to read-only (asked only when a student writes)."""
+        return self.class_value(READ_ONLY) == "1"
 
     # -- the run log ------------------------------------------------------------------------
 

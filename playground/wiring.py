@@ -6,7 +6,7 @@ from .backends.base import Backend
 from .backends.sqlite import SqliteBackend
 from .config import ConfigError, Settings
 from .service import Playground
-from .store import Store
+from .store import Store, starting_point
 
 
 def build_playground(settings: Settings) -> Playground:
@@ -14,6 +14,8 @@ def build_playground(settings: Settings) -> Playground:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     backends: dict[str, Backend] = {}
     default = "sqlite"
+    store_url = settings.database_url or f"sqlite:///{(settings.data_dir / 'playground.db').resolve()}"
+    store = Store(store_url, run_log_flush_seconds=settings.run_log_flush_seconds)
     if settings.database_url:
         from .backends.postgresql import PostgresBackend
 
@@ -25,11 +27,12 @@ def build_playground(settings: Settings) -> Playground:
                 sandbox_prefix=settings.postgres_prefix,
                 spare_sandboxes=settings.postgres_spare_sandboxes,
                 idle_connections=settings.postgres_idle_connections,
+                starting_point=starting_point(store, "postgresql"),
             )
         except ConfigError as e:
             raise ConfigError(f"PLAYGROUND_DATABASE_URL: {e}") from None
         default = "postgresql"
-    backends["sqlite"] = SqliteBackend(settings.data_dir, settings.limits)
-    store_url = settings.database_url or f"sqlite:///{(settings.data_dir / 'playground.db').resolve()}"
-    store = Store(store_url, run_log_flush_seconds=settings.run_log_flush_seconds)
+    backends["sqlite"] = SqliteBackend(
+        settings.data_dir, settings.limits, starting_point=starting_point(store, "sqlite")
+    )
     return Playground(settings, store, backends, default)

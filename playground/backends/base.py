@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -168,6 +169,25 @@ class Backend(Protocol):
         ...
 
     def schema(self, visitor: str) -> list[Table]: ...
+
+    def sandbox_sizes(self, visitors: Iterable[str]) -> dict[str, int]:
+        """Bytes each visitor's sandbox takes (only those that exist), for the teacher's class list."""
+        ...
+
+    def make_sample_sandbox(self, visitor: str) -> None:
+        """The visitor's sandbox becomes a copy of the built-in sample, whatever starting data is set."""
+        ...
+
+    def capture_starting_data(self, visitor: str) -> str:
+        """Copy the visitor's sandbox as the starting data of new and reset sandboxes; returns its name.
+
+        The engine's `starting_point` callable (given at construction) says which one is in use.
+        """
+        ...
+
+    def discard_starting_data(self, keep: str | None) -> None:
+        """Remove starting data other than `keep` (best effort)."""
+        ...
 
     def ping(self) -> None:
         """Raise unless the engine can be reached (for /healthz); touches no sandbox, runs no student SQL."""

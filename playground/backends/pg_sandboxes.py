@@ -10,10 +10,13 @@ and `pg_roles` (the sandbox's login and owner roles, and the hand-over of the sa
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import re
 import secrets
 import time
+from collections.abc import Callable, Iterable
 from importlib import resources
 from typing import Any
 
@@ -42,7 +45,11 @@ class PgSandboxes:
         sample_sql: str | None = None,
         *,
         spare_sandboxes: int = 0,
+        starting_point: Callable[[], str | None] = lambda: None,
     ) -> None:
+        # The teacher's starting data (a template database of this prefix), or None for the sample's;
+        # asked only when a sandbox is made (every worker sees the same answer).
+        self.starting_point = starting_point
         if not SANDBOX_PREFIX.fullmatch(sandbox_prefix):
             raise ConfigError(
                 f"the PostgreSQL sandbox prefix must be 1-20 lowercase letters, digits or _, "
@@ -63,11 +70,21 @@ class PgSandboxes:
         self.spares = SpareSandboxes(
             self.admin,
             spare_sandboxes,
-            template=lambda: self.template,
+            template=self.current_template,
             make=self._make_spare,
             drop=self._drop_by_name,
             password=self._password,
         )
+
+    def current_template(self) -> str:
+        """What new sandboxes are copied from: the teacher's starting data if set (and there), else the sample's template."""
+        name = self.starting_point()
+        if name and re.fullmatch(self.admin.pattern("cls"), name):
+            with self.admin.cursor() as cur:
+                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+                if cur.fetchone() is not None:
+                    return name
+        return self.template
 
     # -- the admin connection (see pg_admin) ----------------------------------------------
 
@@ -148,12 +165,12 @@ class PgSandboxes:
         """The commit log, in a sandbox made from a template that did not have it yet."""
         self.admin.run_in(name, CREATE_LOG)
 
-    def ensure_sandbox(self, visitor: str) -> bool:
+    def ensure_sandbox(self, visitor: str, *, from_sample: bool = False) -> bool:
         name = self.sandbox_name(visitor)
         created: list[bool] = []
         for attempt in range(5):
             try:
-                self._ensure(name, created)
+                self._ensure(name, created, claim=not from_sample, from_sample=from_sample)
                 return bool(created)
             except psycopg2.errors.InvalidCatalogName:
                 # The template went away (another process rebuilt it for another sample).
@@ -170,10 +187,10 @@ class PgSandboxes:
                 if attempt == 4:
                     raise
             time.sleep(0.05 * (attempt + 1))
-        self._ensure(name, created)
+        self._ensure(name, created, claim=not from_sample, from_sample=from_sample)
         return bool(created)
 
-    def _ensure(self, name: str, created: list[bool], *, claim: bool = True) -> None:
+    def _ensure(self, name: str, created: list[bool], *, claim: bool = True, from_sample: bool = False) -> None:
         """Create what is missing of the sandbox; appends to `created` once it made the database.
 
         The sandbox is ready once its role may CONNECT to it, which is granted last.
@@ -200,7 +217,8 @@ class PgSandboxes:
             self.roles.ensure(cur, name)
             if allow is None:
                 try:
-                    cur.execute(f"CREATE DATABASE {quoted} TEMPLATE {ident(self.template)} ALLOW_CONNECTIONS false")
+                    template = self.template if from_sample else self.current_template()
+                    cur.execute(f"CREATE DATABASE {quoted} TEMPLATE {ident(template)} ALLOW_CONNECTIONS false")
                     created.append(True)
                 except (psycopg2.errors.DuplicateDatabase, psycopg2.errors.UniqueViolation):
                     pass  # another process is creating it
@@ -232,6 +250,84 @@ class PgSandboxes:
     def drop_sandbox(self, visitor: str) -> None:
         self._drop_by_name(self.sandbox_name(visitor))
         self.roles.drop_orphans()
+
+    def sandbox_sizes(self, visitors: Iterable[str]) -> dict[str, int]:
+        """Bytes of each visitor's sandbox database that exists (PostgreSQL's own count)."""
+        by_name = {self.sandbox_name(v): v for v in visitors}
+        if not by_name:
+            return {}
+        with self.admin.cursor() as cur:
+            cur.execute(
+                "SELECT datname, pg_catalog.pg_database_size(oid) FROM pg_database WHERE datname = ANY(%s)",
+                (list(by_name),),
+            )
+            return {by_name[name]: int(size) for name, size in cur.fetchall()}
+
+    # -- the teacher's starting data (playground/classroom.py) --------------------------------
+
+    def make_sample_sandbox(self, visitor: str) -> None:
+        """The visitor's sandbox becomes a copy of the sample's template (where starting data is staged)."""
+        name = self.sandbox_name(visitor)
+        self.admin.drop_database(name)
+        with self.admin.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,))
+            if cur.fetchone() is not None:
+                self.roles.repair(cur, name)
+        self.ensure_sandbox(visitor, from_sample=True)
+
+    def capture_starting_data(self, visitor: str) -> str:
+        """A template database copied from the visitor's sandbox, its objects the admin's (as the sample's are).
+
+        New sandboxes are made from it as from the sample's template: the hand-over gives each one's
+        objects to its own owner role. The admin is a member of the sandbox's two roles only while it
+        takes their objects over (REASSIGN OWNED needs that), and the sandbox is dropped afterwards.
+        """
+        name = self.sandbox_name(visitor)
+        owner = owner_of(name)
+        target = f"{self.prefix}_cls_{secrets.token_hex(8)}"
+        with self.admin.cursor() as cur:
+            for attempt in range(20):
+                try:
+                    cur.execute(f"CREATE DATABASE {ident(target)} TEMPLATE {ident(name)}")
+                    break
+                except psycopg2.errors.ObjectInUse:
+                    if attempt == 19:  # the sandbox's last session is still closing
+                        raise
+                    time.sleep(0.1)
+            cur.execute(f"REVOKE ALL ON DATABASE {ident(target)} FROM PUBLIC")
+            cur.execute(f"GRANT {ident(owner)}, {ident(name)} TO CURRENT_USER")
+        try:
+            conn = psycopg2.connect(
+                self.admin.url.set(drivername="postgresql", database=target).render_as_string(hide_password=False),
+                connect_timeout=10,
+                application_name="playground-admin",
+            )
+            try:
+                with conn, conn.cursor() as cur:
+                    cur.execute(f"REASSIGN OWNED BY {ident(owner)}, {ident(name)} TO CURRENT_USER")
+                    cur.execute(f"DROP OWNED BY {ident(owner)}, {ident(name)}")
+                    cur.execute("TRUNCATE playground.commits")
+            finally:
+                conn.close()
+        except BaseException:
+            self.admin.drop_database(target)
+            raise
+        finally:
+            with self.admin.cursor() as cur:
+                cur.execute(f"REVOKE {ident(owner)}, {ident(name)} FROM CURRENT_USER")
+        with self.admin.cursor() as cur:
+            cur.execute(f"COMMENT ON DATABASE {ident(target)} IS %s", ("SQL Playground starting data (a template)",))
+        return target
+
+    def discard_starting_data(self, keep: str | None) -> None:
+        """Starting data templates other than `keep` (best effort: one being copied right now stays for later)."""
+        with self.admin.cursor() as cur:
+            cur.execute("SELECT datname FROM pg_database WHERE datname ~ %s", (self.admin.pattern("cls"),))
+            names = [r[0] for r in cur.fetchall() if r[0] != keep]
+        for name in names:
+            with contextlib.suppress(psycopg2.Error):
+                self.admin.drop_database(name)
+        self.spares.top_up()  # spares of the old starting data are dropped and made anew
 
     def _drop_by_name(self, name: str) -> None:
         self._end_idle_sessions(name)
@@ -279,7 +375,9 @@ class PgSandboxes:
         # of the prefix is left (a role cannot go while a database holds objects it owns).
         for attempt in range(5):
             with self.admin.cursor() as cur:
-                cur.execute("SELECT datname FROM pg_database WHERE datname ~ %s", (self.admin.pattern("sb|tpl|tmp"),))
+                cur.execute(
+                    "SELECT datname FROM pg_database WHERE datname ~ %s", (self.admin.pattern("sb|tpl|tmp|cls"),)
+                )
                 databases = [r[0] for r in cur.fetchall()]
             for name in databases:
                 self.admin.drop_database(name)

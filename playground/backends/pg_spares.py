@@ -158,8 +158,9 @@ class SpareSandboxes:
 
     def _make_missing(self, cur: Any) -> None:
         """Make spares until `keep` are ready, counting again after each (visitors claim them meanwhile)."""
-        comment = _COMMENT.format(template=self._template())
         while not self._stopped:
+            # Asked each time: the teacher may set other starting data while spares are being made.
+            comment = _COMMENT.format(template=self._template())
             cur.execute(
                 "SELECT d.datname, pg_catalog.shobj_description(d.oid, 'pg_database') FROM pg_database d "
                 "WHERE d.datname ~ %s AND pg_catalog.shobj_description(d.oid, 'pg_database') LIKE %s",

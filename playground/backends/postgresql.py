@@ -74,7 +74,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from functools import lru_cache
 from typing import Any
@@ -159,9 +159,17 @@ class PostgresBackend:
         sample_sql: str | None = None,
         spare_sandboxes: int = 0,
         idle_connections: int = DEFAULT_IDLE_CONNECTIONS,
+        starting_point: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.limits = limits
-        self.sandboxes = PgSandboxes(admin_url, limits, sandbox_prefix, sample_sql, spare_sandboxes=spare_sandboxes)
+        self.sandboxes = PgSandboxes(
+            admin_url,
+            limits,
+            sandbox_prefix,
+            sample_sql,
+            spare_sandboxes=spare_sandboxes,
+            starting_point=starting_point,
+        )
         if self.sandboxes.admin.server_version < 150000:
             idle_connections = 0  # a session's statistics cannot be reported on demand (see pg_pool)
         self.idle_connections = IdleConnections(idle_connections, IDLE_SECONDS)
@@ -224,6 +232,24 @@ class PostgresBackend:
     def drop_sandbox(self, visitor: str) -> None:
         self.idle_connections.forget(self.sandbox_name(visitor))
         self.sandboxes.drop_sandbox(visitor)
+
+    def sandbox_sizes(self, visitors: Iterable[str]) -> dict[str, int]:
+        """Bytes of each visitor's sandbox database that exists."""
+        return self.sandboxes.sandbox_sizes(visitors)
+
+    def make_sample_sandbox(self, visitor: str) -> None:
+        """The visitor's sandbox becomes a copy of the built-in sample (where starting data is staged)."""
+        self._forget_engine(visitor)
+        self.sandboxes.make_sample_sandbox(visitor)
+
+    def capture_starting_data(self, visitor: str) -> str:
+        """The visitor's sandbox, copied as the template of new and reset sandboxes; its name."""
+        self._forget_engine(visitor)
+        return self.sandboxes.capture_starting_data(visitor)
+
+    def discard_starting_data(self, keep: str | None) -> None:
+        """Starting data other than `keep` is no longer needed; spares are made anew from what is current."""
+        self.sandboxes.discard_starting_data(keep)
 
     def drop_everything(self) -> None:
         """Drop every sandbox, template and role of this prefix, and the secret table."""
@@ -308,6 +334,12 @@ class PostgresBackend:
                     self._engines.pop(next(iter(self._engines))).dispose()
                 engine = self._engines[name] = self._make_engine(name)
             return engine
+
+    def _forget_engine(self, visitor: str) -> None:
+        with self._engines_lock:
+            engine = self._engines.pop(self.sandbox_name(visitor), None)
+        if engine is not None:
+            engine.dispose()
 
     def close_sandbox_engines(self) -> None:
         with self._engines_lock:

@@ -17,8 +17,8 @@ import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -159,9 +159,11 @@ class SqliteBackend:
     name = "sqlite"
     label = "SQLite"
 
-    def __init__(self, data_dir: Path, limits: Limits) -> None:
+    def __init__(
+        self, data_dir: Path, limits: Limits, *, starting_point: Callable[[], str | None] = lambda: None
+    ) -> None:
         self.limits = limits
-        self.files = SandboxFiles(data_dir)
+        self.files = SandboxFiles(data_dir, starting_point)
         self.root = self.files.root
         self.sample_path = self.files.sample_path
         self._engines = EngineCache(self._make_engine)
@@ -215,6 +217,34 @@ class SqliteBackend:
     def drop_sandbox(self, visitor: str) -> None:
         self._engines.discard(str(self.path(visitor)))
         self.files.remove(visitor)
+
+    def sandbox_sizes(self, visitors: Iterable[str]) -> dict[str, int]:
+        """Bytes on disk of each visitor's sandbox that exists (its file and its write-ahead log)."""
+        sizes = {}
+        for visitor in visitors:
+            total = 0
+            for suffix in ("", "-wal"):
+                with suppress(FileNotFoundError, ValueError):
+                    total += Path(f"{self.path(visitor)}{suffix}").stat().st_size
+            if total:
+                sizes[visitor] = total
+        return sizes
+
+    # -- the teacher's starting data (playground/classroom.py) --------------------------------
+
+    def make_sample_sandbox(self, visitor: str) -> None:
+        """The visitor's sandbox becomes a copy of the built-in sample (where starting data is staged)."""
+        self.files.replace(visitor, from_sample=True)
+        self._engines.discard(str(self.path(visitor)))
+
+    def capture_starting_data(self, visitor: str) -> str:
+        """The visitor's sandbox, copied as starting data for new and reset sandboxes; its name."""
+        self._engines.discard(str(self.path(visitor)))
+        return self.files.capture(visitor)
+
+    def discard_starting_data(self, keep: str | None) -> None:
+        """Starting data other than `keep` is no longer needed."""
+        self.files.remove_starting_data(keep)
 
     def ping(self) -> None:
         """The sandboxes folder takes new files and the sample opens (a lost volume fails here)."""

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import secrets
 import shutil
 import sqlite3
 import tempfile
@@ -22,6 +24,9 @@ from pathlib import Path
 from ..faults import translate
 from ..startup import file_lock
 from .base import check_visitor_id
+from .sqlite_commits import COMMIT_LOG
+
+STARTING_FILE = re.compile(r"starting-[0-9a-f]{16}\.sqlite3")
 
 # Temporary files older than this were left by a process that died while writing them.
 _ABANDONED_SECONDS = 600
@@ -30,7 +35,11 @@ _ABANDONED_SECONDS = 600
 class SandboxFiles:
     """`<data>/sandboxes/sqlite/<visitor>.sqlite3`, each a copy of `<data>/sample-<hash>.sqlite3`."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, starting_point: Callable[[], str | None] = lambda: None) -> None:
+        self.data_dir = data_dir
+        # The teacher's starting data (a file name in the data folder), or None for the sample;
+        # asked only when a sandbox is made or reset (every worker sees the same answer).
+        self.starting_point = starting_point
         self.root = data_dir / "sandboxes" / "sqlite"
         self.root.mkdir(parents=True, exist_ok=True)
         script = resources.files("playground").joinpath("sample/sqlite.sql").read_text(encoding="utf-8")
@@ -55,9 +64,45 @@ class SandboxFiles:
         self.replace(visitor)
         return True
 
-    def replace(self, visitor: str) -> None:
-        """The visitor's sandbox becomes a fresh copy of the sample (another process sees the old file or the new one)."""
-        _write_whole(self.path(visitor), lambda tmp: shutil.copyfile(self.sample_path, tmp), "your sandbox")
+    def replace(self, visitor: str, *, from_sample: bool = False) -> None:
+        """The visitor's sandbox becomes a fresh copy of the starting data (another process sees the old file or the new one).
+
+        `from_sample`: of the built-in sample, whatever starting data the teacher set.
+        """
+        source = self.sample_path if from_sample else self.source()
+        _write_whole(self.path(visitor), lambda tmp: shutil.copyfile(source, tmp), "your sandbox")
+
+    def source(self) -> Path:
+        """What new and reset sandboxes are copies of: the teacher's starting data, else the sample."""
+        name = self.starting_point()
+        if name and STARTING_FILE.fullmatch(name) and (self.data_dir / name).is_file():
+            return self.data_dir / name
+        return self.sample_path
+
+    def capture(self, visitor: str) -> str:
+        """Copy the visitor's sandbox as new starting data (without its commit log); its file name."""
+        name = f"starting-{secrets.token_hex(8)}.sqlite3"
+
+        def copy(tmp: str) -> None:
+            source = sqlite3.connect(f"{self.path(visitor).resolve().as_uri()}?mode=ro", uri=True)
+            target = sqlite3.connect(tmp)
+            try:
+                source.backup(target)  # a consistent copy, whatever the WAL holds
+                with target:
+                    target.execute(f"DROP TABLE IF EXISTS main.{COMMIT_LOG}")
+                target.execute("VACUUM")
+            finally:
+                source.close()
+                target.close()
+
+        _write_whole(self.data_dir / name, copy, "the starting data")
+        return name
+
+    def remove_starting_data(self, keep: str | None) -> None:
+        """Starting data files other than `keep` (best effort: a copy in progress holds its own descriptor)."""
+        for path in self.data_dir.glob("starting-*.sqlite3"):
+            if path.name != keep:
+                path.unlink(missing_ok=True)
 
     def remove(self, visitor: str) -> None:
         path = self.path(visitor)

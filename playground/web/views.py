@@ -16,6 +16,7 @@ from werkzeug import Response
 
 from .. import history
 from ..catalog import TableSummary, summarise
+from ..classroom import LESSON_SLUG, Classroom
 from ..errors import CapacityReached, Unavailable, UserError
 from ..examples import EXAMPLES, Example, example
 from ..grid import COLUMN_TYPES, ParameterGrid
@@ -83,7 +84,7 @@ def editor() -> str:
         except UserError:
             names = ()
         grid = grid_from_query(request.args, names, max_rows=playground().settings.limits.max_grid_rows)
-    return render_editor(EditorState(sql=sql, engine=engine, grid=grid, example=example(request.args.get("example"))))
+    return render_editor(EditorState(sql=sql, engine=engine, grid=grid, example=_example(request.args.get("example"))))
 
 
 @bp.get("/editor/<snapshot_id>")
@@ -223,6 +224,14 @@ def _kept(state: EditorState, anchor: str) -> Response:
     return redirect(url_for("views.snapshot", snapshot_id=snapshot_id, _anchor=anchor), 303)
 
 
+def _example(slug: str | None) -> Example | None:
+    """A built-in example, or the teacher's published lesson."""
+    if slug == LESSON_SLUG and playground().settings.teacher_password is not None:
+        lesson = Classroom(playground(), current_app.config["SECRET_KEY"]).lesson()
+        return lesson.as_example() if lesson else None
+    return example(slug)
+
+
 def _label(engine: str) -> str:
     return playground().backend(engine).label
 
@@ -262,9 +271,22 @@ def render_editor(state: EditorState, *, snapshot_id: str | None = None, **panel
         except UserError:
             outcome = "pending"  # the bookkeeping cannot say now; Commit itself will
         decided = _DECIDED.get(outcome or "expired")
+    lesson_example, display_name = None, None
+    if service.settings.teacher_password is not None:
+        # A class with a teacher: the published lesson heads the Examples, and a student may name themselves.
+        room = Classroom(service, current_app.config["SECRET_KEY"])
+        try:
+            lesson = room.lesson()
+            display_name = room.name_of(visitor_id())
+        except UserError:
+            lesson = None  # the bookkeeping cannot say now; the editor still opens
+        if lesson is not None:
+            lesson_example = lesson.as_example()
     return render_template(
         "editor.html",
         state=state,
+        display_name=display_name,
+        class_has_teacher=service.settings.teacher_password is not None,
         snapshot_id=snapshot_id,
         decided=decided,
         excerpt=error_excerpt(state.sql, state.error) if state.error else (),
@@ -272,6 +294,7 @@ def render_editor(state: EditorState, *, snapshot_id: str | None = None, **panel
         column_types=COLUMN_TYPES,
         tables=tables,
         examples=EXAMPLES,
+        lesson_example=lesson_example,
         chinook_loaded={t.name for t in tables} >= CHINOOK_TABLES,
         limits=service.settings.limits,
         **panels,
