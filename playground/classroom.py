@@ -250,7 +250,13 @@ class Classroom:
     def class_log(self, *, student: str | None = None, limit: int = CLASS_LOG_LENGTH) -> list[LoggedRun]:
         """The latest runs and commits of every student (or one), newest first."""
         self.store.run_log.flush()  # this process's own lines; other workers' follow within seconds
-        query = select(runs).where(runs.c.action.in_(_LOGGED_ACTIONS)).order_by(runs.c.id.desc()).limit(limit)
+        # By the time of the run: each worker writes its batch on its own, so ids follow the writes, not the runs.
+        query = (
+            select(runs)
+            .where(runs.c.action.in_(_LOGGED_ACTIONS))
+            .order_by(runs.c.at.desc(), runs.c.id.desc())
+            .limit(limit)
+        )
         if student is not None:
             visitor = self.visitor_of(student)
             if visitor is None:

@@ -134,7 +134,13 @@ def test_the_class_list_and_log_show_each_students_runs(server: LiveServer) -> N
     row = eventually(ann_row)
     assert server.engine in row["data-engine"]  # type: ignore[attr-defined]
     assert row.select_one(".size").get_text() not in ("", "?")
-    log = eventually(lambda: teacher.dashboard(f"?student={row['data-key']}").select("#class-log-table tr.log-line"))
+    log = eventually(
+        lambda: (
+            (lines := teacher.dashboard(f"?student={row['data-key']}").select("#class-log-table tr.log-line"))
+            and len(lines) == 2
+            and lines
+        )
+    )
     assert [line["data-outcome"] for line in log] == ["error", "ok"]
     assert "values hidden" in log[1].get_text() and "10" not in log[1].select_one(".params").get_text()
 
