@@ -275,3 +275,28 @@ def assert_spares_copy(server: LiveServer, kind: str) -> None:
             conn.close()
 
     eventually(lambda: len(spares()) >= 2 and all(f"_{kind}_" in c for c in spares()), timeout=120)
+
+
+def test_a_students_session_reaches_no_teacher_route_through_the_server(server: LiveServer) -> None:
+    ann = Student(server, "Ann X")
+    teacher = Teacher(server)
+    key = teacher.key_of("Ann X")
+    before = (teacher.actions(), teacher.dashboard().select_one("#read-only-state").get_text())  # type: ignore[union-attr]
+    mallory = Student(server, "Mallory")
+    forms = {
+        "/teacher/reset": {"student": key, "engine": server.engine},  # type: ignore[attr-defined]
+        "/teacher/reset-all": {},
+        "/teacher/read-only": {"on": "1"},
+        "/teacher/lesson": {"title": "x", "text": "", "sql": "SELECT 1", "grid": ""},
+        "/teacher/lesson/withdraw": {},
+        "/teacher/starting-data": {"engine": server.engine, "starting_sql": "DROP TABLE some_table"},  # type: ignore[attr-defined]
+        "/teacher/starting-data/clear": {"engine": server.engine},  # type: ignore[attr-defined]
+    }
+    for path, form in forms.items():
+        reply = mallory.client.request("POST", path, form={"csrf_token": mallory.client.csrf, **form, "confirm": "yes"})
+        assert reply.status == 403 and "teacher-dashboard" not in reply.text, path
+    for path in ("/teacher", "/teacher/log?values=1", f"/teacher/students/{key}"):
+        reply = mallory.client.request("GET", path)
+        assert "login-form" in reply.text and "teacher-dashboard" not in reply.text and "projector" not in reply.text
+    assert (teacher.actions(), teacher.dashboard().select_one("#read-only-state").get_text()) == before  # type: ignore[union-attr]
+    assert "some_table" in ann.tables() and "some_table" in Student(server, "New X").tables()
