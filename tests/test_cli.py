@@ -66,6 +66,8 @@ BAD_VALUES: dict[str, tuple[str, str]] = {
     "PLAYGROUND_RUNS_PER_MINUTE": ("0", "PLAYGROUND_RUNS_PER_MINUTE must be positive"),
     "PLAYGROUND_RUN_BURST": ("-5", "PLAYGROUND_RUN_BURST must be positive"),
     "PLAYGROUND_POSTGRES_IDLE_CONNECTIONS": ("-1", "PLAYGROUND_POSTGRES_IDLE_CONNECTIONS must be at least 0"),
+    "PLAYGROUND_TEACHER_PASSWORD": ("hunter2", "PLAYGROUND_TEACHER_PASSWORD must be at least 8 characters long"),
+    "PLAYGROUND_TEACHER_SESSION_MINUTES": ("2h", "PLAYGROUND_TEACHER_SESSION_MINUTES must be a whole number"),
 }
 
 
