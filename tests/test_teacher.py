@@ -399,3 +399,10 @@ def test_teacher_logins_are_recorded_for_the_limit_and_old_ones_let_go(app: Flas
     client.post("/teacher/login", data={"csrf_token": token, "password": PASSWORD})
     with store.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(teacher_logins)).scalar_one() == 1
+
+
+@pytest.mark.parametrize("back", ["//evil.example/", "/\\evil.example/", "https://evil.example/"])
+def test_the_name_form_goes_back_only_to_this_site(app: Flask, back: str) -> None:
+    client, token = student(app)
+    reply = client.post("/name", data={"csrf_token": token, "name": "Ann", "back": back})
+    assert reply.status_code == 303 and reply.location == "/"

@@ -119,9 +119,14 @@ def logout() -> Response:
 
 def _safe_next(target: str | None) -> str | None:
     """Only a path of this dashboard: never another site."""
-    if target and target.startswith("/teacher") and not target.startswith("//"):
+    if target and target.startswith("/teacher") and _same_site(target):
         return target
     return None
+
+
+def _same_site(target: str) -> bool:
+    """A path on this site: not `//host` nor `/\\host`, which browsers read as another site."""
+    return target.startswith("/") and not target.startswith(("//", "/\\")) and "\\" not in target
 
 
 # -- the dashboard ------------------------------------------------------------------------------
@@ -382,4 +387,4 @@ def set_name() -> Response:
     except UserError as e:
         flash(e.message)
     back = request.form.get("back", "")
-    return redirect(back if back.startswith("/") and not back.startswith("//") else url_for("views.editor"), 303)
+    return redirect(back if _same_site(back) else url_for("views.editor"), 303)
