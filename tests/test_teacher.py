@@ -406,3 +406,27 @@ def test_the_name_form_goes_back_only_to_this_site(app: Flask, back: str) -> Non
     client, token = student(app)
     reply = client.post("/name", data={"csrf_token": token, "name": "Ann", "back": back})
     assert reply.status_code == 303 and reply.location == "/"
+
+
+def test_a_plain_run_costs_the_bookkeeping_nothing_more_with_the_dashboard_on(app: Flask) -> None:
+    """Names, the class list and the log read what the runs leave anyway; read-only is asked only of a write."""
+    from sqlalchemy import event
+
+    service = app.extensions["playground"]
+    ann, token = student(app, "Ann")
+    run(ann, token, "SELECT 1")  # the sandbox is made and touched
+    service.store.run_log.flush()
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(service.store.engine, "before_cursor_execute", seen)
+    try:
+        assert run(ann, token, "SELECT * FROM some_table WHERE x > :x", {"x": 1}).status_code == 200
+        assert statements == []
+        assert run(ann, token, "DELETE FROM some_table").json["status"] == "preview"
+        assert len(statements) == 2 and "playground_class_state" in statements[0]
+        assert "playground_pending_writes" in statements[1]
+    finally:
+        event.remove(service.store.engine, "before_cursor_execute", seen)
