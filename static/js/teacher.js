@@ -1,37 +1,42 @@
-// The teacher's class log refreshes by itself: every few seconds it asks for the log's lines
-// (the same filter, the same choice about parameter values) and swaps them in. Without
-// JavaScript, the "Show / refresh" button does the same by reloading the page.
-(function () {
+/* The teacher's class log refreshes by itself: every few seconds it asks for the log's lines (the
+ * same filter, the same choice about parameter values; GET /teacher/log?fragment=1) and swaps them
+ * in. Without JavaScript, the "Show / refresh" button does the same by reloading the page.
+ */
+(() => {
   "use strict";
-  var box = document.getElementById("class-log");
-  if (!box || !window.fetch) return;
-  var url = box.getAttribute("data-url");
-  var seconds = parseInt(box.getAttribute("data-seconds"), 10) || 3;
-  var live = document.getElementById("log-live");
-  if (live) live.hidden = false;
-  var busy = false;
 
-  function refresh() {
-    if (busy || document.hidden) return;
-    busy = true;
-    fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } })
-      .then(function (response) {
-        // A teacher session that expired is sent to the login page: the log stops there.
-        if (!response.ok || response.redirected) throw new Error("stopped");
-        return response.text();
-      })
-      .then(function (html) {
-        box.innerHTML = html;
-        box.setAttribute("data-refreshed", String(Date.now()));
-      })
-      .catch(function () {
-        if (live) live.textContent = live.getAttribute("data-stopped") || "Not refreshing: reload the page.";
-        clearInterval(timer);
-      })
-      .finally(function () {
-        busy = false;
-      });
+  const box = document.getElementById("class-log");
+  if (!box || !window.fetch) return;
+  const url = box.dataset.url;
+  const seconds = Number.parseInt(box.dataset.seconds, 10) || 3;
+  const live = document.getElementById("log-live");
+  if (live) live.hidden = false;
+  let busy = false;
+  let timer = null;
+
+  function stop() {
+    clearInterval(timer);
+    if (live) live.textContent = live.dataset.stopped;
   }
 
-  var timer = setInterval(refresh, seconds * 1000);
+  async function refresh() {
+    if (busy || document.hidden) return;
+    busy = true;
+    try {
+      const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } });
+      // An expired teacher session is sent to the login page: the log stops there and says so.
+      if (!response.ok || response.redirected) {
+        stop();
+        return;
+      }
+      box.innerHTML = await response.text();
+      box.dataset.refreshed = String(Date.now());
+    } catch {
+      stop();
+    } finally {
+      busy = false;
+    }
+  }
+
+  timer = setInterval(refresh, seconds * 1000);
 })();
