@@ -31,6 +31,7 @@ from .errors import UserError
 from .examples import Example
 from .grid import ParameterGrid
 from .logs import event
+from .messages import _, _n
 from .service import Playground, RunRequest
 from .store import READ_ONLY, STARTING_DATA, runs, sandboxes, students, teacher_actions, teacher_logins
 
@@ -136,9 +137,11 @@ def clean_name(raw: str) -> str:
     """A display name as shown: trimmed, one line, not empty, at most MAX_NAME_CHARS."""
     name = " ".join(_CONTROL.sub(" ", raw).split())
     if not name:
-        raise ClassroomError("Type a name to show to your teacher (or leave the page as it is).")
+        raise ClassroomError(_("Type a name to show to your teacher (or leave the page as it is)."))
     if len(name) > MAX_NAME_CHARS:
-        raise ClassroomError(f"A name has at most {MAX_NAME_CHARS} characters; this one has {len(name)}.")
+        raise ClassroomError(
+            _("A name has at most %(most)s characters; this one has %(count)s.", most=MAX_NAME_CHARS, count=len(name))
+        )
     return name
 
 
@@ -149,12 +152,18 @@ def parse_grid_text(text: str) -> ParameterGrid:
         return ParameterGrid()
     header = [c.strip().lstrip(":") for c in lines[0]]
     if any(not c for c in header) or len(set(header)) != len(header):
-        raise ClassroomError("The grid's first line names each parameter once, separated by commas (x,y).")
+        raise ClassroomError(_("The grid's first line names each parameter once, separated by commas (x,y)."))
     rows = lines[1:] or [[""] * len(header)]
     for number, row in enumerate(rows, start=2):
         if len(row) != len(header):
             raise ClassroomError(
-                f"Line {number} of the grid has {len(row)} values; the first line names {len(header)}."
+                _n(
+                    "Line %(line)s of the grid has %(num)s value; the first line names %(names)s.",
+                    "Line %(line)s of the grid has %(num)s values; the first line names %(names)s.",
+                    len(row),
+                    line=number,
+                    names=len(header),
+                )
             )
     return ParameterGrid(tuple(header), ("auto",) * len(header), tuple(tuple(r) for r in rows))
 
@@ -348,7 +357,7 @@ class Classroom:
         """Reset one student's sandbox on one engine to the starting data; the student's name or key."""
         visitor = self.visitor_of(student)
         if visitor is None:
-            raise ClassroomError("There is no such student in the class (any more).")
+            raise ClassroomError(_("There is no such student in the class (any more)."))
         self.playground.reset(visitor, engine, by_teacher=True)
         who = self.name_of(visitor) or student
         self._logged_action("reset", f"{who} ({self.playground.backend(engine).label})")
@@ -374,21 +383,24 @@ class Classroom:
         """Put a lesson at the top of every student's Examples (checked: the grid names the SQL's parameters)."""
         title, text = " ".join(title.split()), text.strip()
         if not title:
-            raise ClassroomError("A lesson needs a title.")
+            raise ClassroomError(_("A lesson needs a title."))
         if len(title) > 200:
-            raise ClassroomError("A lesson's title has at most 200 characters.")
+            raise ClassroomError(_("A lesson's title has at most 200 characters."))
         if not sql.strip():
-            raise ClassroomError("A lesson needs SQL for the students to run.")
+            raise ClassroomError(_("A lesson needs SQL for the students to run."))
         if len(text) > 10_000:
-            raise ClassroomError("A lesson's text has at most 10,000 characters.")
+            raise ClassroomError(_("A lesson's text has at most 10,000 characters."))
         parameters = self.playground.parameters_of(sql, None)  # a UserError if the SQL cannot be read
         if set(grid.columns) != set(parameters):
-            expected = ", ".join(parameters) or "none"
             raise ClassroomError(
-                f"The grid's parameters must be the SQL's ({expected}); the grid names {', '.join(grid.columns) or 'none'}."
+                _(
+                    "The grid's parameters must be the SQL's (%(expected)s); the grid names %(named)s.",
+                    expected=", ".join(parameters) or "—",
+                    named=", ".join(grid.columns) or "—",
+                )
             )
         if len(grid.rows) > self.playground.settings.limits.max_grid_rows:
-            raise ClassroomError("The grid has more rows than a run takes.")
+            raise ClassroomError(_("The grid has more rows than a run takes."))
         lesson = Lesson(title, text, sql, grid)
         grid_json = {"columns": list(grid.columns), "types": list(grid.types), "rows": [list(r) for r in grid.rows]}
         value = json.dumps({"title": title, "text": text, "sql": sql, "grid": grid_json}, ensure_ascii=False)
@@ -409,7 +421,7 @@ class Classroom:
         """
         backend = self.playground.backend(engine)
         if not sql.strip():
-            raise ClassroomError("Paste the SQL script that makes the starting data.")
+            raise ClassroomError(_("Paste the SQL script that makes the starting data."))
         stage = secrets.token_hex(16)  # a sandbox no visitor has
         self.store.register_sandbox(stage, backend.name)
         try:
@@ -418,7 +430,7 @@ class Classroom:
             if outcome.token:
                 committed = self.playground.commit(stage, outcome.token, by_teacher=True)
                 if committed.status != "committed":
-                    raise ClassroomError("The script's data changed between its preview and its commit; try again.")
+                    raise ClassroomError(_("The script's data changed between its preview and its commit; try again."))
             name = backend.capture_starting_data(stage)
         finally:
             # The staging runs are the teacher's, not a student's: they leave the class log.
@@ -459,7 +471,10 @@ class Classroom:
             ).scalar_one()
         if failed >= MAX_FAILED_LOGINS:
             raise TooManyLogins(
-                f"Too many wrong passwords from this address; try again in {FAILED_LOGIN_WINDOW_SECONDS // 60} minutes."
+                _(
+                    "Too many wrong passwords from this address; try again in %(minutes)s minutes.",
+                    minutes=FAILED_LOGIN_WINDOW_SECONDS // 60,
+                )
             )
 
     def record_login(self, client: str, succeeded: bool) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .messages import _
+
 
 @dataclass(frozen=True)
 class SqlPosition:
@@ -130,6 +132,8 @@ class ClassReadOnly(UserError):
 
     def __init__(self) -> None:
         super().__init__(
-            "Your teacher has made the class read-only for a demonstration: nothing was changed. "
-            "Reading works as usual; writing works again once your teacher switches it back."
+            _(
+                "Your teacher has made the class read-only for a demonstration: nothing was changed. "
+                "Reading works as usual; writing works again once your teacher switches it back."
+            )
         )

@@ -430,3 +430,20 @@ def test_a_plain_run_costs_the_bookkeeping_nothing_more_with_the_dashboard_on(ap
         assert "playground_pending_writes" in statements[1]
     finally:
         event.remove(service.store.engine, "before_cursor_execute", seen)
+
+
+def test_the_dashboard_and_its_refusals_speak_russian(app: Flask) -> None:
+    russian = {"Accept-Language": "ru-RU,ru;q=0.9"}
+    ann, token = student(app, "Аня")
+    assert "Ваше имя для учителя" in ann.get("/", headers=russian).get_data(as_text=True)
+    teacher, teacher_token = logged_in(app)
+    dashboard = teacher.get("/teacher", headers=russian).get_data(as_text=True)
+    assert "Панель учителя" in dashboard and "Журнал класса" in dashboard and "Аня" in dashboard
+    asked = teacher.post("/teacher/read-only", data={"csrf_token": teacher_token, "on": "1"}, headers=russian).get_data(
+        as_text=True
+    )
+    assert "Перевести класс в режим «только чтение»?" in asked
+    teacher.post("/teacher/read-only", data={"csrf_token": teacher_token, "on": "1", "confirm": "yes"})
+    refused = ann.post("/api/run", json={"sql": "DELETE FROM some_table"}, headers={"X-CSRFToken": token, **russian})
+    assert refused.status_code == 423
+    assert refused.json["error"]["message"].startswith("Учитель перевёл класс в режим «только чтение»")

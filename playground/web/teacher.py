@@ -23,6 +23,8 @@ from ..classroom import (
 )
 from ..config import Settings, TeacherPassword
 from ..errors import UserError
+from ..messages import Message, _, _n
+from .i18n import translated
 from .visitor import playground, visitor_id
 
 bp = Blueprint("teacher", __name__, url_prefix="/teacher")
@@ -71,7 +73,7 @@ def _teacher_only() -> ResponseReturnValue | None:
         session.pop(SESSION_KEY, None)
         if request.method == "GET":
             return redirect(url_for("teacher.login_form", next=request.full_path.rstrip("?")), 303)
-        return render_template("teacher/login.html", error="Log in as the teacher first; nothing was done."), 403
+        return render_template("teacher/login.html", error=_("Log in as the teacher first; nothing was done.")), 403
     return None
 
 
@@ -99,7 +101,7 @@ def login() -> ResponseReturnValue:
     ok = password.matches(candidate)
     room.record_login(client, ok)
     if not ok:
-        return render_template("teacher/login.html", error="That is not the teacher's password."), 403
+        return render_template("teacher/login.html", error=_("That is not the teacher's password.")), 403
     minutes = settings().teacher_session_minutes
     session[SESSION_KEY] = {
         "until": time.time() + minutes * 60,
@@ -113,7 +115,7 @@ def login() -> ResponseReturnValue:
 def logout() -> Response:
     """End the teacher session (the browser's sandbox stays)."""
     session.pop(SESSION_KEY, None)
-    flash("You are logged out of the teacher's dashboard.")
+    flash(translated(_("You are logged out of the teacher's dashboard.")))
     return redirect(url_for("views.editor"), 303)
 
 
@@ -139,7 +141,7 @@ def dashboard() -> ResponseReturnValue:
 
 
 def _dashboard(
-    *, error: str | None = None, status: int = 200, form: dict[str, str] | None = None
+    *, error: Message | str | None = None, status: int = 200, form: dict[str, str] | None = None
 ) -> ResponseReturnValue:
     room = classroom()
     service = playground()
@@ -216,7 +218,7 @@ def projector(key: str) -> ResponseReturnValue:
 # -- the actions: each asks first, then acts, then says what it did -----------------------------
 
 
-def _confirmed(what: str, details: list[str], fields: dict[str, str]) -> ResponseReturnValue | None:
+def _confirmed(what: Message, details: list[Message], fields: dict[str, str]) -> ResponseReturnValue | None:
     """None once the form says confirm=yes; otherwise the question, as a page with the same fields."""
     if request.form.get("confirm") == "yes":
         return None
@@ -227,8 +229,9 @@ def _confirmed(what: str, details: list[str], fields: dict[str, str]) -> Respons
     )
 
 
-def _done(message: str, anchor: str) -> Response:
-    flash(message)
+def _done(message: Message, anchor: str) -> Response:
+    # A flashed message waits in the session cookie as plain text: it is said now, in this request's language.
+    flash(translated(message))
     return redirect(url_for("teacher.dashboard", _anchor=anchor), 303)
 
 
@@ -239,14 +242,14 @@ def reset() -> ResponseReturnValue:
     key, engine = request.form.get("student", ""), request.form.get("engine", "")
     found = next((s for s in room.students() if s.key == key and s.engine == engine), None)
     if found is None:
-        return _dashboard(error="There is no such student's sandbox in the class (any more).", status=404)
+        return _dashboard(error=_("There is no such student's sandbox in the class (any more)."), status=404)
     label = playground().backend(engine).label
-    who = found.name or "an unnamed student"
+    who = found.name or _("an unnamed student")
     asked = _confirmed(
-        f"Reset {who}'s {label} sandbox?",
+        _("Reset the %(engine)s sandbox of %(who)s?", engine=label, who=who),
         [
-            "Every table and row they made there is replaced by the starting data.",
-            "Their History and their other sandboxes are not touched.",
+            _("Every table and row they made there is replaced by the starting data."),
+            _("Their History and their other sandboxes are not touched."),
         ],
         {"student": key, "engine": engine},
     )
@@ -256,7 +259,9 @@ def reset() -> ResponseReturnValue:
         room.reset(key, engine)
     except UserError as e:
         return _dashboard(error=e.message, status=e.status)
-    return _done(f"{who}'s {label} sandbox was reset to the starting data.", "students")
+    return _done(
+        _("The %(engine)s sandbox of %(who)s was reset to the starting data.", engine=label, who=who), "students"
+    )
 
 
 @bp.post("/reset-all")
@@ -265,8 +270,8 @@ def reset_all() -> ResponseReturnValue:
     room = classroom()
     count = len(room.students())
     asked = _confirmed(
-        f"Reset all {count} sandboxes of the class?",
-        ["Every student's tables and rows, on every engine, are replaced by the starting data."],
+        _n("Reset the %(num)s sandbox of the class?", "Reset all %(num)s sandboxes of the class?", count),
+        [_("Every student's tables and rows, on every engine, are replaced by the starting data.")],
         {},
     )
     if asked:
@@ -275,7 +280,14 @@ def reset_all() -> ResponseReturnValue:
         done = room.reset_all()
     except UserError as e:
         return _dashboard(error=e.message, status=e.status)
-    return _done(f"{done} sandboxes were reset to the starting data.", "students")
+    return _done(
+        _n(
+            "%(num)s sandbox was reset to the starting data.",
+            "%(num)s sandboxes were reset to the starting data.",
+            done,
+        ),
+        "students",
+    )
 
 
 @bp.post("/read-only")
@@ -283,19 +295,21 @@ def read_only() -> ResponseReturnValue:
     """Switch the class to read-only for a demonstration, or back."""
     on = request.form.get("on") == "1"
     asked = _confirmed(
-        "Make the class read-only?" if on else "Let the class write again?",
+        _("Make the class read-only?") if on else _("Let the class write again?"),
         [
-            "Students' writes (Commit, writing runs, Reset, loading Chinook) are refused with a message "
-            "saying so, until you switch it back; reading works."
+            _(
+                "Students' writes (Commit, writing runs, Reset, loading Chinook) are refused with a message "
+                "saying so, until you switch it back; reading works."
+            )
             if on
-            else "Students can preview, commit and reset again."
+            else _("Students can preview, commit and reset again.")
         ],
         {"on": "1" if on else "0"},
     )
     if asked:
         return asked
     classroom().set_read_only(on)
-    return _done("The class is read-only now." if on else "The class can write again.", "settings")
+    return _done(_("The class is read-only now.") if on else _("The class can write again."), "settings")
 
 
 @bp.post("/lesson")
@@ -307,8 +321,8 @@ def publish_lesson() -> ResponseReturnValue:
     except ClassroomError as e:
         return _dashboard(error=e.message, status=400, form=form)
     asked = _confirmed(
-        f"Publish the lesson “{' '.join(form['title'].split())}”?",
-        ["It appears at the top of every student's Examples at once, replacing the lesson published before."],
+        _("Publish the lesson “%(title)s”?", title=" ".join(form["title"].split())),
+        [_("It appears at the top of every student's Examples at once, replacing the lesson published before.")],
         form,
     )
     if asked:
@@ -317,17 +331,17 @@ def publish_lesson() -> ResponseReturnValue:
         lesson = classroom().publish_lesson(form["title"], form["text"], form["sql"], grid)
     except UserError as e:
         return _dashboard(error=e.message, status=e.status, form=form)
-    return _done(f"The lesson “{lesson.title}” is at the top of every student's Examples.", "lesson")
+    return _done(_("The lesson “%(title)s” is at the top of every student's Examples.", title=lesson.title), "lesson")
 
 
 @bp.post("/lesson/withdraw")
 def withdraw_lesson() -> ResponseReturnValue:
     """Take the published lesson off the students' Examples."""
-    asked = _confirmed("Withdraw the published lesson?", ["It leaves every student's Examples."], {})
+    asked = _confirmed(_("Withdraw the published lesson?"), [_("It leaves every student's Examples.")], {})
     if asked:
         return asked
     classroom().withdraw_lesson()
-    return _done("The lesson was withdrawn.", "lesson")
+    return _done(_("The lesson was withdrawn."), "lesson")
 
 
 @bp.post("/starting-data")
@@ -336,14 +350,16 @@ def starting_data() -> ResponseReturnValue:
     form = {"engine": request.form.get("engine", ""), "starting_sql": request.form.get("starting_sql", "")}
     service = playground()
     if form["engine"] not in service.engines:
-        return _dashboard(error="Choose one of the server's engines.", status=400, form=form)
+        return _dashboard(error=_("Choose one of the server's engines."), status=400, form=form)
     label = service.backend(form["engine"]).label
     asked = _confirmed(
-        f"Set the starting data on {label}?",
+        _("Set the starting data on %(engine)s?", engine=label),
         [
-            "The script runs once on a fresh copy of the sample, under the same checks as a student's run, "
-            "and is committed; new and reset sandboxes then start as a copy of the result.",
-            "Sandboxes the students have now are not changed until they (or you) reset them.",
+            _(
+                "The script runs once on a fresh copy of the sample, under the same checks as a student's run, "
+                "and is committed; new and reset sandboxes then start as a copy of the result."
+            ),
+            _("Sandboxes the students have now are not changed until they (or you) reset them."),
         ],
         form,
     )
@@ -352,8 +368,10 @@ def starting_data() -> ResponseReturnValue:
     try:
         classroom().set_starting_data(form["engine"], form["starting_sql"])
     except UserError as e:
-        return _dashboard(error=f"The starting data was not changed: {e.message}", status=e.status, form=form)
-    return _done(f"New and reset {label} sandboxes start with your data now.", "starting")
+        return _dashboard(
+            error=_("The starting data was not changed: %(reason)s", reason=e.message), status=e.status, form=form
+        )
+    return _done(_("New and reset %(engine)s sandboxes start with your data now.", engine=label), "starting")
 
 
 @bp.post("/starting-data/clear")
@@ -362,17 +380,19 @@ def clear_starting_data() -> ResponseReturnValue:
     engine = request.form.get("engine", "")
     service = playground()
     if engine not in service.engines:
-        return _dashboard(error="Choose one of the server's engines.", status=400)
+        return _dashboard(error=_("Choose one of the server's engines."), status=400)
     label = service.backend(engine).label
     asked = _confirmed(
-        f"Go back to the built-in sample on {label}?",
-        ["New and reset sandboxes start from the sample again; sandboxes the students have now are not changed."],
+        _("Go back to the built-in sample on %(engine)s?", engine=label),
+        [_("New and reset sandboxes start from the sample again; sandboxes the students have now are not changed.")],
         {"engine": engine},
     )
     if asked:
         return asked
     classroom().clear_starting_data(engine)
-    return _done(f"New and reset {label} sandboxes start from the built-in sample again.", "starting")
+    return _done(
+        _("New and reset %(engine)s sandboxes start from the built-in sample again.", engine=label), "starting"
+    )
 
 
 # -- the students' side: a display name ---------------------------------------------------------
@@ -383,8 +403,8 @@ def set_name() -> Response:
     """The student's display name for the teacher's class list (no account: it belongs to this browser's sandbox)."""
     try:
         name = classroom().set_name(visitor_id(), request.form.get("name", ""))
-        flash(f"Your teacher sees you as “{name}”.")
+        flash(translated(_("Your teacher sees you as “%(name)s”.", name=name)))
     except UserError as e:
-        flash(e.message)
+        flash(translated(e.message))
     back = request.form.get("back", "")
     return redirect(back if _same_site(back) else url_for("views.editor"), 303)
