@@ -219,9 +219,9 @@ def test_starting_data_and_reset_from_the_dashboard(
     assert "pupils" not in student.locator(".schema").inner_text()
     teacher.reload()
     teacher.locator("#students-table tr.student", has_text=name).locator(".reset-student").click()
-    expect(teacher.locator("#teacher-confirm")).to_contain_text(f"Reset {name}")
+    expect(teacher.locator("#teacher-confirm")).to_contain_text(f"sandbox of {name}?")
     confirm(teacher)
-    expect(teacher.get_by_text(f"{name}'s")).to_be_visible()
+    expect(teacher.get_by_text(f"sandbox of {name} was reset")).to_be_visible()
     student.goto("/")
     expect(student.locator(".schema")).to_contain_text("pupils")
     assert api_rows(student, "SELECT name FROM pupils ORDER BY name") == [["Ann"], ["Boris"]]

@@ -152,7 +152,7 @@ def test_reset_one_sandbox_and_then_all(server: LiveServer) -> None:
     teacher = Teacher(server)
     key = teacher.key_of("Ann R")
     asked = teacher.post("/teacher/reset", student=key, engine=server.engine)  # type: ignore[attr-defined]
-    assert "Reset Ann R" in html(asked).select_one("#teacher-confirm").get_text()  # type: ignore[union-attr]
+    assert "sandbox of Ann R?" in html(asked).select_one("#teacher-confirm").get_text()  # type: ignore[union-attr]
     assert ann.rows("SELECT count(*) FROM some_table") == [[0]]  # asking changed nothing
     page = teacher.act("/teacher/reset", student=key, engine=server.engine)  # type: ignore[attr-defined]
     assert "Ann R" in page.get_text() and "was reset" in page.get_text()
