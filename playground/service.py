@@ -9,11 +9,12 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any, Literal, TypeVar
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from .backends.base import Backend, Table
@@ -334,7 +335,10 @@ class Playground:
                     run_time_limit_ms=limits.run_time_limit_ms,
                 )
                 yield prepared, session, result
-            finally:
+            except BaseException:
+                _roll_back_after_failure(session)
+                raise
+            else:
                 session.rollback()
 
     @answering_faults("your discard")
@@ -476,6 +480,23 @@ def _commit_or_say_so(session: Session) -> None:
             "The connection to the database was lost while committing; press Commit again to find out "
             "whether your write was applied (it will not be applied twice)."
         ) from e
+
+
+def _roll_back_after_failure(session: Session) -> None:
+    """Roll back after the run failed; if the rollback fails too, the first error is the answer.
+
+    PostgreSQL can refuse the ROLLBACK itself for the very reason the statement failed (a value
+    past temp_file_limit is counted again when its cursor is closed): the visitor is told what
+    their statement did, and the connection, whose state is now unknown, is not used again.
+    """
+    try:
+        session.rollback()
+    except Exception:
+        log.warning("a rollback after a failed run failed too; its connection is discarded", exc_info=True)
+        bind = session.get_bind()
+        if isinstance(bind, Connection):
+            with suppress(Exception):
+                bind.invalidate()
 
 
 def _located(sql: str, script: Script | None, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from .grid import COLUMN_TYPES, ParameterGrid
 # line limit is 4,094 bytes); past this length the work is stored instead.
 MAX_LINK_LENGTH = 2000
 MAX_SHARED_BYTES = 2_000_000
+# Base32 of a digest, lower case (see `keep`).
+_SHARE_ID_SHAPE = re.compile(r"[a-z2-7]{1,64}")
 TOO_LARGE = "This work is too large to share ({size:,} bytes; at most {limit:,}). Share a smaller grid."
 
 _metadata = MetaData()
@@ -128,6 +131,8 @@ class SharedLinks:
         return share_id
 
     def load(self, share_id: str) -> SharedWork | None:
+        if not _SHARE_ID_SHAPE.fullmatch(share_id):
+            return None  # not an id `keep` made: no lookup (a NUL would not even reach PostgreSQL)
         with self.engine.connect() as conn:
             text = conn.execute(select(shared_links.c.work).where(shared_links.c.id == share_id)).scalar_one_or_none()
         return SharedWork.from_json(text) if text is not None else None

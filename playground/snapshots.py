@@ -9,6 +9,7 @@ each visitor's newest `KEEP_PER_VISITOR` are kept, for at most `max_age_seconds`
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 import zlib
@@ -17,6 +18,9 @@ from typing import Any
 from sqlalchemy import Column, Float, LargeBinary, MetaData, String, Table, and_, delete, insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+# What secrets.token_urlsafe makes.
+_ID_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 KEEP_PER_VISITOR = 50
 
@@ -68,8 +72,8 @@ class EditorSnapshots:
 
     def load(self, visitor: str, snapshot_id: str) -> dict[str, Any] | None:
         """The visitor's page under this id; None if there is none (unknown, expired, or someone else's)."""
-        if len(snapshot_id) > 64:
-            return None
+        if not _ID_SHAPE.fullmatch(snapshot_id):
+            return None  # not an id this class made: no lookup (a NUL would not even reach PostgreSQL)
         with self.engine.connect() as conn:
             body = conn.execute(
                 select(snapshots.c.body).where(snapshots.c.id == snapshot_id, snapshots.c.visitor == visitor)

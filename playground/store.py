@@ -13,13 +13,14 @@ changes nothing writes nothing here (the service keeps the registry's "last used
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import (
     Column,
@@ -158,6 +159,10 @@ def starting_point(store: Store, engine: str) -> Callable[[], str | None]:
 
 # A preview can be committed for this long; after that it must be run again.
 PENDING_WRITE_TTL = 3600.0
+# What a token looks like (secrets.token_urlsafe): anything else is unknown without a lookup, so that
+# text the database cannot hold (a NUL, on PostgreSQL) never reaches it.
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,200}")
+_NO_SUCH_PREVIEW = "There is no such preview to commit or discard; run the SQL again."
 _LOGGED_SQL_CHARS = 4000
 
 
@@ -279,6 +284,8 @@ class Store:
         handed to a new commit as `resumed`: the sandbox's own commit log says whether that
         earlier one was applied, and lets exactly one commit apply it otherwise.
         """
+        if not _TOKEN_SHAPE.fullmatch(token):
+            raise TokenUnknown(_NO_SUCH_PREVIEW)
         now = self.clock()
         mine = (pending_writes.c.token == token, pending_writes.c.visitor == visitor)
         columns = (pending_writes.c.engine, pending_writes.c.request, pending_writes.c.counts)
@@ -302,7 +309,7 @@ class Store:
                 )
             ).one_or_none()
         if row is None:
-            raise TokenUnknown("There is no such preview to commit or discard; run the SQL again.")
+            raise TokenUnknown(_NO_SUCH_PREVIEW)
         if row.used_at is None:
             raise TokenSpent("This preview has expired; run the SQL again to see a fresh one.")
         if row.outcome == "committing" and outcome == "committing":
@@ -312,6 +319,8 @@ class Store:
     @answering_faults("your preview's state")
     def pending_write_outcome(self, visitor: str, token: str) -> str | None:
         """What became of a preview: "pending" (it can still commit), its outcome, "expired", or None if unknown."""
+        if not _TOKEN_SHAPE.fullmatch(token):
+            return None
         with self.engine.connect() as conn:
             row = conn.execute(
                 select(pending_writes.c.used_at, pending_writes.c.outcome, pending_writes.c.created_at).where(
@@ -460,12 +469,12 @@ class Store:
                 [
                     {
                         "at": r.at or self.clock(),
-                        "visitor": r.visitor,
-                        "engine": r.engine,
-                        "action": r.action,
+                        "visitor": _loggable(r.visitor)[:64],
+                        "engine": _loggable(r.engine)[:20],
+                        "action": _loggable(r.action)[:20],
                         "sql": _loggable(r.sql[:_LOGGED_SQL_CHARS] if r.sql else r.sql),
                         "parameter_rows": r.parameter_rows,
-                        "outcome": r.outcome,
+                        "outcome": _loggable(r.outcome)[:20],
                         "rowcount": r.rowcount,
                         "elapsed_ms": r.elapsed_ms,
                         "error": _loggable(r.error),
@@ -499,6 +508,20 @@ def _pending(token: str, visitor: str, row: Any, *, resumed: bool = False, expir
     )
 
 
+@overload
+def _loggable(text: str) -> str: ...
+@overload
+def _loggable(text: None) -> None: ...
 def _loggable(text: str | None) -> str | None:
-    """PostgreSQL's text cannot hold NUL, which a refused statement may contain: it is logged as U+FFFD."""
-    return text.replace("\x00", "\ufffd") if text else text
+    """Text any database can hold: NUL (PostgreSQL's text cannot) and lone surrogates (not UTF-8) as U+FFFD.
+
+    A refused run is logged with what was sent (its SQL, its engine name): one such line must not
+    keep the batch it is written with, other visitors' lines included, out of the log.
+    """
+    if not text:
+        return text
+    return _UNSTORABLE.sub("\ufffd", text)
+
+
+# A str holds a surrogate code point only when it is lone (a pair decodes to one astral character).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")

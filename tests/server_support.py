@@ -209,6 +209,7 @@ class Reply:
     status: int
     body: bytes
     content_type: str
+    headers: Any = None  # the response's headers (an email.message.Message: .get(), .get_all())
 
     @property
     def text(self) -> str:
@@ -228,10 +229,25 @@ class HttpClient:
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies))
         self.csrf = ""
 
-    def request(self, method: str, path: str, *, json_body: Any = None, form: dict[str, str] | None = None) -> Reply:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        form: dict[str, str] | None = None,
+        raw_json: bytes | None = None,
+        raw_body: tuple[bytes, str] | None = None,
+    ) -> Reply:
+        """`raw_json`: a body sent as JSON byte for byte (JSON that json.dumps would refuse to write, or cannot);
+        `raw_body`: any body, with its content type."""
         headers = {"X-CSRFToken": self.csrf} if self.csrf else {}
         data = None
-        if json_body is not None:
+        if raw_json is not None:
+            raw_body = (raw_json, "application/json")
+        if raw_body is not None:
+            data, headers["Content-Type"] = raw_body
+        elif json_body is not None:
             data = json.dumps(json_body).encode()
             headers["Content-Type"] = "application/json"
         elif form is not None:
@@ -240,10 +256,11 @@ class HttpClient:
         request = urllib.request.Request(self.base_url + path, data=data, method=method, headers=headers)
         try:
             with self.opener.open(request, timeout=20) as response:
-                return Reply(response.status, response.read(), response.headers.get("Content-Type", ""))
+                body = response.read()
+                return Reply(response.status, body, response.headers.get("Content-Type", ""), response.headers)
         except urllib.error.HTTPError as e:
             with e:
-                return Reply(e.code, e.read(), e.headers.get("Content-Type", ""))
+                return Reply(e.code, e.read(), e.headers.get("Content-Type", ""), e.headers)
 
     def start(self) -> HttpClient:
         """Open a session: the cookie and the CSRF token that goes with it."""
@@ -262,6 +279,9 @@ class HttpClient:
 
     def post_json(self, path: str, body: Any) -> Reply:
         return self.request("POST", path, json_body=body)
+
+    def post_raw_json(self, path: str, body: bytes) -> Reply:
+        return self.request("POST", path, raw_json=body)
 
     def rows(self, sql: str) -> list[list[Any]]:
         reply = self.post_json("/api/run", {"sql": sql})

@@ -173,13 +173,15 @@ def _parse(sql: str) -> tuple[ast.RawStmt, ...]:
 
 
 def _walk(node: Any) -> Iterator[ast.Node]:
-    if isinstance(node, ast.Node):
-        yield node
-        for name in type(node).__slots__:
-            yield from _walk(getattr(node, name, None))
-    elif isinstance(node, list | tuple):
-        for item in node:
-            yield from _walk(item)
+    """Every node in the tree, parents first; a loop, not recursion, as a statement may nest deeply."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, ast.Node):
+            yield item
+            stack.extend(reversed([getattr(item, name, None) for name in type(item).__slots__]))
+        elif isinstance(item, list | tuple):
+            stack.extend(reversed(item))
 
 
 def _function_refusal(call: ast.FuncCall) -> str | None:
@@ -239,7 +241,7 @@ def shape(sql: str) -> Shape:
     """The shape of one statement's text; one that does not parse is neither (the check says why)."""
     try:
         node = _parse(sql)[0].stmt
-    except (parser.ParseError, IndexError):
+    except (parser.ParseError, IndexError, RecursionError):
         node = None
     return Shape(streamable=node is not None and _streamable(node), plain_write=type(node).__name__ in _WRITES)
 
@@ -261,7 +263,7 @@ def split_statements(sql: str) -> list[str]:
         # Character slices of each statement (without the white space and comments around it); no
         # syntax trees are built, so a script of 11,000 statements is split in a tenth of a second.
         slices = parser.split(masked, with_parser=True, only_slices=True)
-    except parser.ParseError:
+    except (parser.ParseError, RecursionError):
         cuts = [s + 1 for s in semicolons]
     else:
         cuts = []
@@ -285,6 +287,13 @@ def check_statement(statement: Statement) -> None:
         # pglast gives the character offset of the error, or None at the end of the input.
         where = e.args[1] if len(e.args) > 1 and isinstance(e.args[1], int) else len(statement.sql)
         raise UserError(f"{statement.label} failed: {e.args[0]}.", statement=statement.index, offset=where) from None
+    except RecursionError:
+        # pglast builds its Python tree recursively: past Python's recursion limit it cannot be read.
+        raise UserError(
+            f"{statement.label} nests too deeply to be checked (a very long chain of operators, UNIONs, NOTs "
+            "or nested subqueries); split it into simpler statements.",
+            statement=statement.index,
+        ) from None
     if len(statements) != 1:
         raise RefusedStatement(
             f"{statement.label} is not allowed: it holds {len(statements)} statements; end each one with a semicolon.",

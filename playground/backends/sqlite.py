@@ -279,6 +279,9 @@ class SqliteBackend:
             pool_size=1,
             max_overflow=16,
             connect_args={"timeout": 10, "check_same_thread": False},
+            # sqlite3 binds `:name` itself. The default (qmark) makes SQLAlchemy write `%(name)s` first and
+            # then replace that pattern everywhere, so a literal or comment that reads `%(a)s` became a `?`.
+            paramstyle="named",
         )
         limits = self.limits
         max_length = _max_length(limits)

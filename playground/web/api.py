@@ -11,6 +11,7 @@ from flask_wtf.csrf import generate_csrf
 from .. import history
 from ..errors import UserError
 from ..messages import _
+from ..request_json import read_json
 from ..service import RunRequest
 from .present import outcome_json, schema_json
 from .visitor import playground, visitor_id
@@ -23,12 +24,21 @@ class BadRequest(UserError):
 
 
 def json_body() -> dict[str, Any]:
-    data = request.get_json(silent=True)
-    if data is None:
+    """The body's JSON object, checked (see request_json): a clear 400 for anything else."""
+    if not request.is_json:
         raise BadRequest(_("The request body must be JSON (Content-Type: application/json)."))
+    data = read_json(request.get_data(cache=True))
     if not isinstance(data, dict):
         raise BadRequest(_("The request body must be a JSON object."))
     return data
+
+
+def optional_json_body() -> dict[str, Any]:
+    """For endpoints whose body is optional: no body, or one that is not a JSON object, means no options."""
+    if not request.is_json or not request.get_data(cache=True).strip():
+        return {}
+    data = read_json(request.get_data(cache=True))
+    return data if isinstance(data, dict) else {}
 
 
 def _text_field(data: dict[str, Any], name: str, *, required: bool = True) -> str | None:
@@ -103,10 +113,10 @@ def discard() -> ResponseReturnValue:
 @bp.post("/reset")
 def reset() -> ResponseReturnValue:
     """Restore the sample data; `"clear_history": true` also clears History on that engine."""
-    data = request.get_json(silent=True) or {}
-    engine = data.get("engine") if isinstance(data, dict) else None
+    data = optional_json_body()
+    engine = data.get("engine")
     name = playground().reset(visitor_id(), engine if isinstance(engine, str) else None)
-    if isinstance(data, dict) and data.get("clear_history") is True:
+    if data.get("clear_history") is True:
         history.clear(playground().store, visitor_id(), name)
     return jsonify(status="reset", engine=name)
 

@@ -22,7 +22,8 @@ def _cursor(value: object) -> int | None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.isdigit():
+    # ASCII digits only: "²" is a digit to isdigit() but not to int(), and int() refuses 4,301 of them.
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18:
         return int(value)
     raise BadRequest('"cursor" must be a character offset in the SQL.')
 

@@ -1,0 +1,86 @@
+"""A request body's JSON, read so that whatever a client sends is either plain data or a clear 400.
+
+Python's decoder accepts more than the service can use: lone surrogates (`"\\udc80"` decodes to a
+`str` that cannot be encoded, so it fails wherever it is written: the database, the run log, a
+page), nesting deep enough to hit the recursion limit (a RecursionError, not a ValueError), NaN
+and Infinity (not JSON at all), and numbers too large for a float (`1e999` decodes to infinity).
+Each is refused here, before any of it reaches the service, with a message that says where.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from .errors import UserError
+
+# The deepest body the API takes is an object > params list > row object > value: a few levels.
+MAX_DEPTH = 32
+
+
+class BadJson(UserError):
+    """The request body is not JSON the API can use."""
+
+
+def read_json(raw: bytes) -> Any:
+    """The body's JSON value, checked: UTF-8, standard JSON, at most MAX_DEPTH levels, valid Unicode text."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise BadJson(f"The request body is not UTF-8 text (an invalid byte at offset {e.start}).") from None
+    try:
+        data = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise BadJson(f"The JSON is nested too deeply; at most {MAX_DEPTH} levels are accepted.") from None
+    except ValueError as e:
+        raise BadJson(f"The request body is not valid JSON: {e}.") from None
+    _check(data)
+    return data
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:40]} is too large")
+    return value
+
+
+def _check(data: Any) -> None:
+    """Depth and text, walked without recursion (the value may be as deep as the decoder allowed)."""
+    stack: list[tuple[Any, tuple[str, ...]]] = [(data, ())]
+    while stack:
+        value, path = stack.pop()
+        if len(path) > MAX_DEPTH:
+            raise BadJson(f"The JSON is nested too deeply; at most {MAX_DEPTH} levels are accepted.")
+        if isinstance(value, str):
+            _check_text(value, path)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                _check_text(key, path, is_name=True)
+                stack.append((item, (*path, key)))
+        elif isinstance(value, list):
+            stack.extend((item, (*path, str(i))) for i, item in enumerate(value))
+
+
+def _check_text(text: str, path: tuple[str, ...], *, is_name: bool = False) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        character = text[e.start].encode("utf-8", "backslashreplace").decode()
+        where = _shown(path)
+        what = f"the name {_shown((text,))}" if is_name else "a value"
+        place = f"{what} in {where}" if where else what
+        raise BadJson(
+            f"The request holds text that is not valid Unicode: a lone surrogate ({character}) in {place}. "
+            "Send UTF-8 text."
+        ) from None
+
+
+def _shown(path: tuple[str, ...]) -> str:
+    """A place in the body as people read it: params.0.name; any character UTF-8 cannot hold escaped."""
+    return ".".join(part.encode("utf-8", "backslashreplace").decode() for part in path)
