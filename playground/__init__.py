@@ -51,6 +51,8 @@ def create_app(settings: Settings | None = None, playground: Playground | None =
         WTF_CSRF_HEADERS=["X-CSRFToken", "X-CSRF-Token"],
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_HTTPONLY=True,
+        # Behind a TLS proxy (PLAYGROUND_HTTPS): the browser never sends the session over plain HTTP.
+        SESSION_COOKIE_SECURE=settings.https,
         # The cookie is sent again when the session changes; web.visitor changes it once an hour.
         SESSION_REFRESH_EACH_REQUEST=False,
         PERMANENT_SESSION_LIFETIME=settings.sandbox_ttl_seconds,
@@ -80,6 +82,7 @@ def create_app(settings: Settings | None = None, playground: Playground | None =
         lab,
         request_log,
         samples,
+        security_headers,
         sharing,
         teacher,
         views,
@@ -97,5 +100,6 @@ def create_app(settings: Settings | None = None, playground: Playground | None =
     errors.register(app)
     assets.register(app)
     request_log.register(app)
+    security_headers.register(app)
     register_filters(app)
     return app

@@ -127,6 +127,8 @@ class Settings:
     teacher_password: TeacherPassword | None = field(default=None, compare=False)
     # A teacher who logged in stays logged in this long (then logs in again).
     teacher_session_minutes: int = 240
+    # Reached only over HTTPS (a TLS proxy in front): the session cookie is marked Secure.
+    https: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -177,6 +179,7 @@ class Settings:
             teacher_session_minutes=_int(
                 env, "PLAYGROUND_TEACHER_SESSION_MINUTES", cls.teacher_session_minutes, maximum=7 * 24 * 60
             ),
+            https=_choice(env, "PLAYGROUND_HTTPS", "false", ("true", "false")) == "true",
         )
         return replace(settings, **overrides)
 
