@@ -34,7 +34,7 @@ def read_json(raw: bytes) -> Any:
     except RecursionError:
         raise BadJson(f"The JSON is nested too deeply; at most {MAX_DEPTH} levels are accepted.") from None
     except ValueError as e:
-        raise BadJson(f"The request body is not valid JSON: {e}.") from None
+        raise BadJson(f"The request body must be JSON; it is not ({e}).") from None
     _check(data)
     return data
 

@@ -13,12 +13,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from pg_support import execute
+from pg_support import own_bookkeeping
 from server_support import HttpClient, LiveServer, Reply, live_server
-from sqlalchemy.engine import make_url
-
-from playground.backends.postgresql import PostgresBackend
-from playground.config import Limits
 
 ENGINES = ["sqlite", "postgresql"]
 SAMPLE_STATE_SQL = [
@@ -38,17 +34,10 @@ def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServ
 def pg_server(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """PostgreSQL by default (SQLite beside it), with its bookkeeping in a PostgreSQL database of its own."""
     prefix = f"th{secrets.token_hex(3)}"
-    execute(postgres_url, f'CREATE DATABASE "{prefix}_admin"')
-    admin_url = make_url(postgres_url).set(database=f"{prefix}_admin").render_as_string(hide_password=False)
-    env = {"PLAYGROUND_DATABASE_URL": admin_url, "PLAYGROUND_POSTGRES_PREFIX": prefix}
-    try:
+    with own_bookkeeping(postgres_url, prefix) as admin_url:
+        env = {"PLAYGROUND_DATABASE_URL": admin_url, "PLAYGROUND_POSTGRES_PREFIX": prefix}
         with live_server(tmp_path_factory.mktemp("hostile-pg"), workers=1, env=env) as running:
             yield running
-    finally:
-        backend = PostgresBackend(admin_url, Limits(), sandbox_prefix=prefix)
-        backend.drop_everything()
-        backend.close()
-        execute(postgres_url, f'DROP DATABASE IF EXISTS "{prefix}_admin" WITH (FORCE)')
 
 
 @pytest.fixture(params=ENGINES)

@@ -37,6 +37,7 @@ from ..script import Script, Statement
 from ..sqltext import tokenize
 from .base import TRANSACTION_CONTROL, Column, Evidence, Table, record_sent_statements
 from .engine_cache import EngineCache
+from .sqlite_binds import bind_literally_safe
 from .sqlite_commits import COMMIT_LOG, claim_commit
 from .sqlite_files import SandboxFiles
 from .sqlite_printf import install as install_printf_guard
@@ -279,10 +280,8 @@ class SqliteBackend:
             pool_size=1,
             max_overflow=16,
             connect_args={"timeout": 10, "check_same_thread": False},
-            # sqlite3 binds `:name` itself. The default (qmark) makes SQLAlchemy write `%(name)s` first and
-            # then replace that pattern everywhere, so a literal or comment that reads `%(a)s` became a `?`.
-            paramstyle="named",
         )
+        bind_literally_safe(engine)
         limits = self.limits
         max_length = _max_length(limits)
 
