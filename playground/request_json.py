@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from .errors import UserError
 
 # The deepest body the API takes is an object > params list > row object > value: a few levels.
 MAX_DEPTH = 32
+TOO_DEEP = f"The JSON is nested too deeply; at most {MAX_DEPTH} levels are accepted."
+# A strictly decoded UTF-8 text holds no surrogate: one can only come from a \uD800-\uDFFF escape.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class BadJson(UserError):
@@ -32,10 +36,13 @@ def read_json(raw: bytes) -> Any:
     try:
         data = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except RecursionError:
-        raise BadJson(f"The JSON is nested too deeply; at most {MAX_DEPTH} levels are accepted.") from None
+        raise BadJson(TOO_DEEP) from None
     except ValueError as e:
         raise BadJson(f"The request body must be JSON; it is not ({e}).") from None
-    _check(data)
+    if text.count("[") + text.count("{") > MAX_DEPTH:  # else it cannot be too deep (brackets in strings count too)
+        _check_depth(data)
+    if _SURROGATE_ESCAPE.search(text):
+        _check_text(data)
     return data
 
 
@@ -50,24 +57,37 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def _check(data: Any) -> None:
-    """Depth and text, walked without recursion (the value may be as deep as the decoder allowed)."""
+def _check_depth(data: Any) -> None:
+    """Level by level, not recursion: the value may be as deep as the decoder allowed."""
+    level = [data]
+    for _ in range(MAX_DEPTH):
+        level = [
+            item
+            for value in level
+            for item in (value.values() if isinstance(value, dict) else value)
+            if isinstance(item, dict | list)
+        ]
+        if not level:
+            return
+    raise BadJson(TOO_DEEP)
+
+
+def _check_text(data: Any) -> None:
+    """Every string and name is valid Unicode (depth is already bounded here)."""
     stack: list[tuple[Any, tuple[str, ...]]] = [(data, ())]
     while stack:
         value, path = stack.pop()
-        if len(path) > MAX_DEPTH:
-            raise BadJson(f"The JSON is nested too deeply; at most {MAX_DEPTH} levels are accepted.")
         if isinstance(value, str):
-            _check_text(value, path)
+            _valid(value, path)
         elif isinstance(value, dict):
             for key, item in value.items():
-                _check_text(key, path, is_name=True)
+                _valid(key, path, is_name=True)
                 stack.append((item, (*path, key)))
         elif isinstance(value, list):
             stack.extend((item, (*path, str(i))) for i, item in enumerate(value))
 
 
-def _check_text(text: str, path: tuple[str, ...], *, is_name: bool = False) -> None:
+def _valid(text: str, path: tuple[str, ...], *, is_name: bool = False) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as e:
