@@ -15,10 +15,10 @@ import re
 from typing import Any
 
 from .errors import UserError
+from .messages import _
 
 # The deepest body the API takes is an object > params list > row object > value: a few levels.
 MAX_DEPTH = 32
-TOO_DEEP = f"The JSON is nested too deeply; at most {MAX_DEPTH} levels are accepted."
 # A strictly decoded UTF-8 text holds no surrogate: one can only come from a \uD800-\uDFFF escape.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
@@ -32,13 +32,15 @@ def read_json(raw: bytes) -> Any:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise BadJson(f"The request body is not UTF-8 text (an invalid byte at offset {e.start}).") from None
+        raise BadJson(
+            _("The request body is not UTF-8 text (an invalid byte at offset %(offset)s).", offset=e.start)
+        ) from None
     try:
         data = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except RecursionError:
-        raise BadJson(TOO_DEEP) from None
+        raise _too_deep() from None
     except ValueError as e:
-        raise BadJson(f"The request body must be JSON; it is not ({e}).") from None
+        raise BadJson(_("The request body must be JSON; it is not (%(reason)s).", reason=str(e))) from None
     if text.count("[") + text.count("{") > MAX_DEPTH:  # else it cannot be too deep (brackets in strings count too)
         _check_depth(data)
     if _SURROGATE_ESCAPE.search(text):
@@ -46,8 +48,12 @@ def read_json(raw: bytes) -> Any:
     return data
 
 
+def _too_deep() -> BadJson:
+    return BadJson(_("The JSON is nested too deeply; at most %(levels)s levels are accepted.", levels=MAX_DEPTH))
+
+
 def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON value")
+    raise ValueError(f"{name} is not a JSON value")  # the decoder's own reasons stay in English
 
 
 def _finite_float(text: str) -> float:
@@ -60,7 +66,7 @@ def _finite_float(text: str) -> float:
 def _check_depth(data: Any) -> None:
     """Level by level, not recursion: the value may be as deep as the decoder allowed."""
     level = [data]
-    for _ in range(MAX_DEPTH):
+    for _level in range(MAX_DEPTH):
         level = [
             item
             for value in level
@@ -69,7 +75,7 @@ def _check_depth(data: Any) -> None:
         ]
         if not level:
             return
-    raise BadJson(TOO_DEEP)
+    raise _too_deep()
 
 
 def _check_text(data: Any) -> None:
@@ -92,13 +98,23 @@ def _valid(text: str, path: tuple[str, ...], *, is_name: bool = False) -> None:
         text.encode("utf-8")
     except UnicodeEncodeError as e:
         character = text[e.start].encode("utf-8", "backslashreplace").decode()
-        where = _shown(path)
-        what = f"the name {_shown((text,))}" if is_name else "a value"
-        place = f"{what} in {where}" if where else what
-        raise BadJson(
-            f"The request holds text that is not valid Unicode: a lone surrogate ({character}) in {place}. "
-            "Send UTF-8 text."
-        ) from None
+        where = _shown(path) or "."
+        if is_name:
+            message = _(
+                "The request holds text that is not valid Unicode: a lone surrogate (%(character)s) in the name "
+                "%(name)s in %(where)s. Send UTF-8 text.",
+                character=character,
+                name=_shown((text,)),
+                where=where,
+            )
+        else:
+            message = _(
+                "The request holds text that is not valid Unicode: a lone surrogate (%(character)s) in a value "
+                "in %(where)s. Send UTF-8 text.",
+                character=character,
+                where=where,
+            )
+        raise BadJson(message) from None
 
 
 def _shown(path: tuple[str, ...]) -> str:

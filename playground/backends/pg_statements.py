@@ -21,6 +21,7 @@ from typing import Any
 from pglast import ast, parser
 
 from ..errors import RefusedStatement, UserError
+from ..messages import _
 from ..script import Statement
 from ..sqltext import Token, tokenize
 from .base import TRANSACTION_CONTROL
@@ -290,8 +291,11 @@ def check_statement(statement: Statement) -> None:
     except RecursionError:
         # pglast builds its Python tree recursively: past Python's recursion limit it cannot be read.
         raise UserError(
-            f"{statement.label} nests too deeply to be checked (a very long chain of operators, UNIONs, NOTs "
-            "or nested subqueries); split it into simpler statements.",
+            _(
+                "%(statement)s nests too deeply to be checked (a very long chain of operators, UNIONs, NOTs "
+                "or nested subqueries); split it into simpler statements.",
+                statement=statement.label,
+            ),
             statement=statement.index,
         ) from None
     if len(statements) != 1:
