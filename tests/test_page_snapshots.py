@@ -37,7 +37,10 @@ def post(client: FlaskClient, path: str, data: dict[str, Any]) -> str:
 
 def without_csrf_token(page: bytes) -> bytes:
     """The page with its CSRF token blanked: Flask-WTF signs the token with the second it is made in."""
-    return re.sub(rb'(name="csrf-token" content="|name="csrf_token" value=")[^"]*"', rb'\1"', page)
+    # The style nonce of the Content-Security-Policy is made for each response too.
+    return re.sub(
+        rb'(name="csrf-token" content="|name="csrf_token" value="|name="csp-nonce" content=")[^"]*"', rb'\1"', page
+    )
 
 
 def snapshot_id(location: str) -> str:

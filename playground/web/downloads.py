@@ -20,7 +20,7 @@ UNKNOWN_FORMAT = 'The download format must be "csv" or "json".'
 
 
 def _format(name: object) -> ExportFormat:
-    if name not in MEDIA_TYPES:
+    if not isinstance(name, str) or name not in MEDIA_TYPES:  # a list or an object is not a format (nor hashable)
         raise BadRequest(UNKNOWN_FORMAT)
     return name  # type: ignore[return-value]
 
