@@ -336,6 +336,8 @@ class PostgresBackend:
             return engine
 
     def _forget_engine(self, visitor: str) -> None:
+        """No connection of this process stays on the sandbox (a template cannot be copied while one does)."""
+        self.idle_connections.forget(self.sandbox_name(visitor))
         with self._engines_lock:
             engine = self._engines.pop(self.sandbox_name(visitor), None)
         if engine is not None:
