@@ -274,7 +274,8 @@ def assert_spares_copy(server: LiveServer, kind: str) -> None:
         finally:
             conn.close()
 
-    eventually(lambda: len(spares()) >= 2 and all(f"_{kind}_" in c for c in spares()), timeout=120)
+    # A wait, not a bound: on a loaded machine making two spares takes a while.
+    eventually(lambda: len(spares()) >= 2 and all(f"_{kind}_" in c for c in spares()), timeout=300)
 
 
 def test_a_students_session_reaches_no_teacher_route_through_the_server(server: LiveServer) -> None:
@@ -282,6 +283,7 @@ def test_a_students_session_reaches_no_teacher_route_through_the_server(server: 
     teacher = Teacher(server)
     key = teacher.key_of("Ann X")
     before = (teacher.actions(), teacher.dashboard().select_one("#read-only-state").get_text())  # type: ignore[union-attr]
+    tables_before = (ann.tables(), Student(server, "New X0").tables())
     mallory = Student(server, "Mallory")
     forms = {
         "/teacher/reset": {"student": key, "engine": server.engine},  # type: ignore[attr-defined]
@@ -299,4 +301,4 @@ def test_a_students_session_reaches_no_teacher_route_through_the_server(server: 
         reply = mallory.client.request("GET", path)
         assert "login-form" in reply.text and "teacher-dashboard" not in reply.text and "projector" not in reply.text
     assert (teacher.actions(), teacher.dashboard().select_one("#read-only-state").get_text()) == before  # type: ignore[union-attr]
-    assert "some_table" in ann.tables() and "some_table" in Student(server, "New X").tables()
+    assert (ann.tables(), Student(server, "New X").tables()) == tables_before
