@@ -44,7 +44,9 @@
       wait.hidden = !missing;
       wait.textContent = missing ? wait.dataset.text : "";
     }
-    if (missing && tries++ < 3) setTimeout(load, RETRY_MS);
+    // Six tries (15 s): a run served by another worker shows once that worker writes its batch,
+    // and without keep-alive (see cli.py) the panel's request often lands on the other worker.
+    if (missing && tries++ < 6) setTimeout(load, RETRY_MS);
   }
 
   panel.addEventListener("toggle", () => {
