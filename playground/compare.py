@@ -14,13 +14,14 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from .errors import UserError
+from .messages import N_, Message
 from .values import json_value
 
 if TYPE_CHECKING:
     from .service import Outcome, Playground, RunRequest
 
 COMPARED_ENGINES = ("sqlite", "postgresql")
-NEEDS_BOTH = "Compare needs both SQLite and PostgreSQL; this server offers only {engines}."
+NEEDS_BOTH = N_("Compare needs both SQLite and PostgreSQL; this server offers only %(engines)s.")
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def compare(playground: Playground, visitor: str, request: RunRequest) -> Compar
     """Run on both engines and mark what differs."""
     missing = [e for e in COMPARED_ENGINES if e not in playground.engines]
     if missing:
-        raise UserError(NEEDS_BOTH.format(engines=", ".join(playground.engines)))
+        raise UserError(Message(NEEDS_BOTH, {"engines": ", ".join(playground.engines)}))
     left, right = (_side(playground, visitor, replace(request, engine=engine)) for engine in COMPARED_ENGINES)
     return Comparison(left, right, _differences(left, right))
 

@@ -13,48 +13,75 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .messages import Message, _, _n
 from .sqltext import Dialect, tokenize
 
-# (one row, several rows): whole sentences, in the present for a preview and the past once committed.
+# Whole sentences (one row, several rows), in the present for a preview and the past once
+# committed: a language with other plural forms chooses its own for the count.
 _PREVIEW = {
-    "UPDATE": ("This UPDATE changes 1 row of {table}.", "This UPDATE changes {count:,} rows of {table}."),
-    "DELETE": ("This DELETE removes 1 row from {table}.", "This DELETE removes {count:,} rows from {table}."),
-    "INSERT": ("This INSERT adds 1 row to {table}.", "This INSERT adds {count:,} rows to {table}."),
+    "UPDATE": lambda n, table: _n(
+        "This UPDATE changes %(num)s row of %(table)s.",
+        "This UPDATE changes %(num)s rows of %(table)s.",
+        n,
+        table=table,
+    ),
+    "DELETE": lambda n, table: _n(
+        "This DELETE removes %(num)s row from %(table)s.",
+        "This DELETE removes %(num)s rows from %(table)s.",
+        n,
+        table=table,
+    ),
+    "INSERT": lambda n, table: _n(
+        "This INSERT adds %(num)s row to %(table)s.", "This INSERT adds %(num)s rows to %(table)s.", n, table=table
+    ),
 }
 _COMMITTED = {
-    "UPDATE": ("This UPDATE changed 1 row of {table}.", "This UPDATE changed {count:,} rows of {table}."),
-    "DELETE": ("This DELETE removed 1 row from {table}.", "This DELETE removed {count:,} rows from {table}."),
-    "INSERT": ("This INSERT added 1 row to {table}.", "This INSERT added {count:,} rows to {table}."),
+    "UPDATE": lambda n, table: _n(
+        "This UPDATE changed %(num)s row of %(table)s.",
+        "This UPDATE changed %(num)s rows of %(table)s.",
+        n,
+        table=table,
+    ),
+    "DELETE": lambda n, table: _n(
+        "This DELETE removed %(num)s row from %(table)s.",
+        "This DELETE removed %(num)s rows from %(table)s.",
+        n,
+        table=table,
+    ),
+    "INSERT": lambda n, table: _n(
+        "This INSERT added %(num)s row to %(table)s.", "This INSERT added %(num)s rows to %(table)s.", n, table=table
+    ),
 }
 _NO_CHANGE = {
-    "UPDATE": "This UPDATE changes no row of {table}: no row matches.",
-    "DELETE": "This DELETE removes no row from {table}: no row matches.",
-    "INSERT": "This INSERT adds no row to {table}.",
+    "UPDATE": lambda table: _("This UPDATE changes no row of %(table)s: no row matches.", table=table),
+    "DELETE": lambda table: _("This DELETE removes no row from %(table)s: no row matches.", table=table),
+    "INSERT": lambda table: _("This INSERT adds no row to %(table)s.", table=table),
 }
 _EVERY_ROW = {
-    "UPDATE": "This UPDATE has no WHERE: it changes every row of {table}.",
-    "DELETE": "This DELETE has no WHERE: it removes every row of {table}.",
+    "UPDATE": lambda table: _("This UPDATE has no WHERE: it changes every row of %(table)s.", table=table),
+    "DELETE": lambda table: _("This DELETE has no WHERE: it removes every row of %(table)s.", table=table),
 }
 
-# One grid row of an executemany: (none, one row, several rows).
+# One grid row of an executemany: (no row, some rows).
 _PER_ROW = {
     "UPDATE": (
-        "Grid row {row} changes no row.",
-        "Grid row {row} changes 1 row.",
-        "Grid row {row} changes {count:,} rows.",
+        lambda row: _("Grid row %(row)s changes no row.", row=row),
+        lambda row, n: _n(
+            "Grid row %(row)s changes %(num)s row.", "Grid row %(row)s changes %(num)s rows.", n, row=row
+        ),
     ),
     "DELETE": (
-        "Grid row {row} removes no row.",
-        "Grid row {row} removes 1 row.",
-        "Grid row {row} removes {count:,} rows.",
+        lambda row: _("Grid row %(row)s removes no row.", row=row),
+        lambda row, n: _n(
+            "Grid row %(row)s removes %(num)s row.", "Grid row %(row)s removes %(num)s rows.", n, row=row
+        ),
     ),
-    "INSERT": ("Grid row {row} adds no row.", "Grid row {row} adds 1 row.", "Grid row {row} adds {count:,} rows."),
+    "INSERT": (
+        lambda row: _("Grid row %(row)s adds no row.", row=row),
+        lambda row, n: _n("Grid row %(row)s adds %(num)s row.", "Grid row %(row)s adds %(num)s rows.", n, row=row),
+    ),
 }
-_PER_ROW_OTHER = (
-    "Grid row {row} changes no row.",
-    "Grid row {row} changes 1 row.",
-    "Grid row {row} changes {count:,} rows.",
-)
+_PER_ROW_OTHER = _PER_ROW["UPDATE"]
 
 _WORD = re.compile(r"[^\W\d][\w$]*|\d+|\S")
 
@@ -63,8 +90,8 @@ _WORD = re.compile(r"[^\W\d][\w$]*|\d+|\S")
 class Description:
     """What one write does, in a sentence, and a warning when it touches every row."""
 
-    sentence: str
-    every_row_warning: str | None = None
+    sentence: Message
+    every_row_warning: Message | None = None
 
 
 @dataclass(frozen=True)
@@ -107,21 +134,20 @@ def describe_write(sql: str, dialect: Dialect, count: int, *, committed: bool = 
     if target is None:
         return None
     if count == 0 and not committed:
-        sentence = _NO_CHANGE[target.verb].format(table=target.table)
+        sentence = _NO_CHANGE[target.verb](target.table)
     else:
-        one, many = (_COMMITTED if committed else _PREVIEW)[target.verb]
-        sentence = (one if count == 1 else many).format(count=count, table=target.table)
+        sentence = (_COMMITTED if committed else _PREVIEW)[target.verb](count, target.table)
     warning = None
     if target.verb in _EVERY_ROW and not target.has_where:
-        warning = _EVERY_ROW[target.verb].format(table=target.table)
+        warning = _EVERY_ROW[target.verb](target.table)
     return Description(sentence, warning)
 
 
-def describe_row(sql: str, dialect: Dialect, row: int, count: int) -> str:
+def describe_row(sql: str, dialect: Dialect, row: int, count: int) -> Message:
     """What one grid row of an executemany does: "Grid row 2 changes 1 row."."""
     target = target_of(sql, dialect)
-    none, one, many = _PER_ROW[target.verb] if target else _PER_ROW_OTHER
-    return (none if count == 0 else one if count == 1 else many).format(row=row, count=count)
+    none, some = _PER_ROW[target.verb] if target else _PER_ROW_OTHER
+    return none(row) if count == 0 else some(row, count)
 
 
 def _top_level_words(sql: str, dialect: Dialect) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .messages import _
+from .messages import Message, _, clause
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class UserError(Exception):
 
     status = 400
 
-    def __init__(self, message: str, *, statement: int | None = None, offset: int | None = None) -> None:
+    def __init__(self, message: str | Message, *, statement: int | None = None, offset: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.statement = statement
@@ -122,7 +122,7 @@ class AlreadyCommitted(TokenSpent):
     """The sandbox itself says this preview was committed (its commit log holds the preview's mark)."""
 
     def __init__(self) -> None:
-        super().__init__("This preview was already committed; nothing was applied again.")
+        super().__init__(_("This preview was already committed; nothing was applied again."))
 
 
 class ClassReadOnly(UserError):
@@ -137,3 +137,13 @@ class ClassReadOnly(UserError):
                 "Reading works as usual; writing works again once your teacher switches it back."
             )
         )
+
+
+def statement_not_allowed(label: str, reason: str) -> Message:
+    """ "Statement 2 (ATTACH) is not allowed: <why>." (the reason a Message, or the database's own words)."""
+    return _("%(statement)s is not allowed: %(reason)s.", statement=label, reason=clause(reason))
+
+
+def statement_failed(label: str, reason: str) -> Message:
+    """ "Statement 2 (INSERT) failed: <the database's message>." """
+    return _("%(statement)s failed: %(reason)s.", statement=label, reason=clause(reason))

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from .errors import UserError
+from .messages import N_, Message
 from .script import Statement
 from .sqltext import is_blank, tokenize
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from .service import Playground, RunRequest
 
 _PREFIX = {"sqlite": "EXPLAIN QUERY PLAN ", "postgresql": "EXPLAIN "}
-ALREADY_EXPLAIN = "Statement {index} is an EXPLAIN already: press Run to see its plan."
+ALREADY_EXPLAIN = N_("Statement %(index)s is an EXPLAIN already: press Run to see its plan.")
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ def explain(playground: Playground, visitor: str, request: RunRequest, *, cursor
     index = min(max(index, 1), len(script.statements))
     target = script.statements[index - 1]
     if target.keyword == "EXPLAIN":
-        raise UserError(ALREADY_EXPLAIN.format(index=index), statement=index)
+        raise UserError(Message(ALREADY_EXPLAIN, {"index": index}), statement=index)
     wanted = [*script.statements[: index - 1], target]
     # "\n;\n": a statement that ends in a -- comment must not swallow the separator.
     explain_sql = "\n;\n".join([*(_body(s) for s in wanted[:-1]), _PREFIX[backend.name] + _body(target)])

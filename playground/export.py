@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import UserError
+from .messages import N_, Message, _
 from .values import is_number, json_value
 
 if TYPE_CHECKING:
@@ -28,11 +29,11 @@ MEDIA_TYPES: dict[str, str] = {"csv": "text/csv; charset=utf-8", "json": "applic
 # a text cell is written with a leading apostrophe, which spreadsheets show as plain text.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
-WRITES_REFUSED = "Download saves what a query returns; this SQL changes data. Run it, and Commit if you mean it."
-NO_ROWS = "This SQL returns no rows to download."
-CUT_NOTE = (
-    "The download stops after {rows:,} rows: the result has more than one download may hold "
-    "(at most {cap:,} rows and {megabytes:,} MB)."
+WRITES_REFUSED = _("Download saves what a query returns; this SQL changes data. Run it, and Commit if you mean it.")
+NO_ROWS = _("This SQL returns no rows to download.")
+CUT_NOTE = N_(
+    "The download stops after %(rows)s rows: the result has more than one download may hold "
+    "(at most %(cap)s rows and %(megabytes)s MB)."
 )
 
 
@@ -53,11 +54,13 @@ class ExportedResult:
     cap_bytes: int
 
     @property
-    def cut_note(self) -> str | None:
+    def cut_note(self) -> Message | None:
         """The sentence that ends a download that was cut, or None."""
         if not self.truncated:
             return None
-        return CUT_NOTE.format(rows=len(self.rows), cap=self.cap_rows, megabytes=self.cap_bytes // 1_000_000)
+        return Message(
+            CUT_NOTE, {"rows": len(self.rows), "cap": self.cap_rows, "megabytes": self.cap_bytes // 1_000_000}
+        )
 
 
 def export_result(playground: Playground, visitor: str, request: RunRequest) -> ExportedResult:
@@ -94,7 +97,7 @@ def csv_cell(value: Any) -> str:
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
-def csv_chunks(export: ExportedResult) -> Iterator[str]:
+def csv_chunks(export: ExportedResult, note: str | None = None) -> Iterator[str]:
     """The CSV file, a row at a time: a byte-order mark (spreadsheets then read UTF-8), the header, the rows."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)  # RFC 4180: quoted where needed, CRLF line ends
@@ -109,10 +112,10 @@ def csv_chunks(export: ExportedResult) -> Iterator[str]:
     for row in export.rows:
         yield line([csv_cell(v) for v in row])
     if export.cut_note:
-        yield line([export.cut_note])
+        yield line([note or export.cut_note])
 
 
-def json_chunks(export: ExportedResult) -> Iterator[str]:
+def json_chunks(export: ExportedResult, note: str | None = None) -> Iterator[str]:
     """The JSON document, a row at a time: columns, rows as arrays, and whether it was cut."""
     head = json.dumps({"engine": export.engine, "columns": list(export.columns)}, ensure_ascii=False)
     yield head[:-1] + ', "rows": ['  # the object stays open for the rows
@@ -120,9 +123,10 @@ def json_chunks(export: ExportedResult) -> Iterator[str]:
         yield ("\n" if i == 0 else ",\n") + json.dumps([json_value(v) for v in row], ensure_ascii=False)
     tail: dict[str, Any] = {"truncated": export.truncated}
     if export.cut_note:
-        tail["note"] = export.cut_note
+        tail["note"] = note or export.cut_note
     yield "\n], " + json.dumps(tail, ensure_ascii=False)[1:]
 
 
-def export_chunks(export: ExportedResult, fmt: ExportFormat) -> Iterator[str]:
-    return csv_chunks(export) if fmt == "csv" else json_chunks(export)
+def export_chunks(export: ExportedResult, fmt: ExportFormat, note: str | None = None) -> Iterator[str]:
+    """The file, chunk by chunk; `note`: the cut note as the reader's language says it (English if not given)."""
+    return csv_chunks(export, note) if fmt == "csv" else json_chunks(export, note)

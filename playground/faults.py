@@ -19,9 +19,14 @@ import psycopg2
 import sqlalchemy.exc
 
 from .errors import DiskFull, ServerBusy, Unavailable, UserError
+from .messages import _
 
-BUSY = "The server is busy right now (its database has no free connection); nothing was changed. Try again in a moment."
-UNREACHABLE = "The server cannot reach its database right now; nothing was changed. Try again in a moment."
+BUSY = _(
+    "The server is busy right now (its database has no free connection); nothing was changed. Try again in a moment."
+)
+UNREACHABLE = _("The server cannot reach its database right now; nothing was changed. Try again in a moment.")
+# TRANSLATORS: the default "what" of "... %(what)s could not be saved".
+THIS_REQUEST = _("this request")
 
 # What PostgreSQL and libpq say when a connection is refused for want of a slot, or the server is away.
 _FULL_SERVER = (
@@ -56,12 +61,15 @@ _RACES = {
 def disk_full(what: str) -> DiskFull:
     """The answer when `what` (a preview, a commit, your sandbox) cannot be written for want of disk space."""
     return DiskFull(
-        f"The server's disk is full: {what} could not be saved, and nothing was changed. "
-        "Reading still works; try again once space has been freed."
+        _(
+            "The server's disk is full: %(what)s could not be saved, and nothing was changed. "
+            "Reading still works; try again once space has been freed.",
+            what=what,
+        )
     )
 
 
-def translate(exc: BaseException, what: str = "this request") -> Unavailable | None:
+def translate(exc: BaseException, what: str = THIS_REQUEST) -> Unavailable | None:
     """The 503/507 answer for an infrastructure fault, or None if `exc` is something else."""
     if isinstance(exc, UserError):
         return exc if isinstance(exc, Unavailable) else None
@@ -92,7 +100,7 @@ def _is_disk_full(exc: BaseException) -> bool:
 
 
 @contextmanager
-def answering_faults(what: str = "this request") -> Iterator[None]:
+def answering_faults(what: str = THIS_REQUEST) -> Iterator[None]:
     """Inside: an infrastructure fault leaves as its 503/507 answer; everything else as it was."""
     try:
         yield

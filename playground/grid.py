@@ -17,6 +17,7 @@ from sqlalchemy import Boolean, Date, DateTime, Integer, String
 from sqlalchemy.types import TypeEngine
 
 from .errors import UserError
+from .messages import Message, _, _n, listed
 
 # The per-column type selector; "auto" reads each cell on its own.
 COLUMN_TYPES: tuple[str, ...] = ("auto", "text", "integer", "decimal", "boolean", "date", "timestamp", "null")
@@ -37,11 +38,15 @@ _BIND_TYPES: dict[str, type[TypeEngine[Any]]] = {
     "date": Date,
     "timestamp": DateTime,
 }
-_EMPTY = "is empty; type NULL to send NULL, or '' (two single quotes) for an empty text"
+_EMPTY = _("is empty; type NULL to send NULL, or '' (two single quotes) for an empty text")
 
 
 class GridError(UserError):
     """A cell or the grid's shape is wrong; the message names the row and the column."""
+
+
+def too_many_grid_rows(rows: int, max_rows: int) -> Message:
+    return _("The grid has %(rows)s rows; at most %(limit)s can run at once.", rows=rows, limit=max_rows)
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,7 @@ class ParameterGrid:
 
     def typed(self, *, max_value_bytes: int) -> Bindings:
         """Read every cell as its column's type; all bad cells are reported at once."""
-        problems: list[str] = []
+        problems: list[Message] = []
         rows: list[dict[str, Any]] = []
         for r, cells in enumerate(self.rows, start=1):
             row: dict[str, Any] = {}
@@ -111,15 +116,17 @@ class ParameterGrid:
                 kind = self.types[c] if c < len(self.types) else "auto"
                 try:
                     if len(raw.encode()) > max_value_bytes:
-                        raise ValueError(f"is longer than {max_value_bytes:,} bytes")
+                        raise ValueError(_("is longer than %(limit)s bytes", limit=max_value_bytes))
                     row[name] = typed_value(raw, kind)
                 except ValueError as e:
-                    problems.append(f"Row {r}, column :{name}: {e}.")
+                    problems.append(
+                        _("Row %(row)s, column :%(name)s: %(problem)s.", row=r, name=name, problem=e.args[0])
+                    )
             rows.append(row)
         if problems:
-            raise GridError(
-                " ".join(problems[:10]) + (f" (and {len(problems) - 10} more)" if len(problems) > 10 else "")
-            )
+            more = len(problems) - 10
+            shown = problems[:10] + ([_n("(and %(num)s more)", "(and %(num)s more)", more)] if more > 0 else [])
+            raise GridError(listed(shown, " "))
         types: dict[str, TypeEngine[Any]] = {}
         for c, name in enumerate(self.columns):
             kind = self.types[c] if c < len(self.types) else "auto"
@@ -132,15 +139,15 @@ class ParameterGrid:
 def typed_value(raw: str, kind: str) -> Any:
     """One cell's text as a Python value of the column's type; ValueError says why it does not fit."""
     if kind not in COLUMN_TYPES:
-        raise ValueError(f"unknown type {kind!r}")
+        raise ValueError(_("unknown type %(type)s", type=repr(kind)))
     if "\x00" in raw:
-        raise ValueError("contains a NUL byte")
+        raise ValueError(_("contains a NUL byte"))
     text = raw.strip()
     if kind == "text":
         return raw
     if kind == "null":
         if text and text.upper() != "NULL":
-            raise ValueError(f"{raw!r} given for a NULL column (leave it empty)")
+            raise ValueError(_("%(value)s given for a NULL column (leave it empty)", value=repr(raw)))
         return None
     if not text:
         # An empty cell sent as '' would make `y > ''` quietly match nothing.
@@ -151,34 +158,34 @@ def typed_value(raw: str, kind: str) -> Any:
         return _inferred(raw)
     if kind == "integer":
         if not _INTEGER.fullmatch(text):
-            raise ValueError(f"{raw!r} is not an integer")
+            raise ValueError(_("%(value)s is not an integer", value=repr(raw)))
         value = int(text)
         if not _INT64[0] <= value <= _INT64[1]:
-            raise ValueError(f"{raw!r} is outside the 64-bit integer range")
+            raise ValueError(_("%(value)s is outside the 64-bit integer range", value=repr(raw)))
         return value
     if kind == "decimal":
         if not _DECIMAL.fullmatch(text):
-            raise ValueError(f"{raw!r} is not a decimal number")
+            raise ValueError(_("%(value)s is not a decimal number", value=repr(raw)))
         try:
             return Decimal(text)
         except InvalidOperation:
-            raise ValueError(f"{raw!r} is not a decimal number") from None
+            raise ValueError(_("%(value)s is not a decimal number", value=repr(raw))) from None
     if kind == "boolean":
         if text.lower() in _TRUE:
             return True
         if text.lower() in _FALSE:
             return False
-        raise ValueError(f"{raw!r} is not a boolean (true or false)")
+        raise ValueError(_("%(value)s is not a boolean (true or false)", value=repr(raw)))
     if kind == "date":
         try:
             return dt.date.fromisoformat(text)
         except ValueError:
-            raise ValueError(f"{raw!r} is not a date (YYYY-MM-DD)") from None
+            raise ValueError(_("%(value)s is not a date (YYYY-MM-DD)", value=repr(raw))) from None
     # timestamp
     try:
         return dt.datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"{raw!r} is not a timestamp (YYYY-MM-DD HH:MM[:SS])") from None
+        raise ValueError(_("%(value)s is not a timestamp (YYYY-MM-DD HH:MM[:SS])", value=repr(raw))) from None
 
 
 def _inferred(raw: str) -> Any:
@@ -213,22 +220,45 @@ def bindings_from_json(params: Any, *, max_rows: int, max_value_bytes: int) -> B
     elif isinstance(params, list):
         rows = params
     else:
-        raise GridError('"params" must be an object or a list of objects.')
+        raise GridError(_('"params" must be an object or a list of objects.'))
     if len(rows) > max_rows:
-        raise GridError(f"At most {max_rows:,} parameter rows may run at once; {len(rows):,} were sent.")
+        raise GridError(
+            _("At most %(limit)s parameter rows may run at once; %(sent)s were sent.", limit=max_rows, sent=len(rows))
+        )
     for r, row in enumerate(rows, start=1):
         if not isinstance(row, dict):
-            raise GridError(f"Parameter row {r} must be an object of name: value.")
+            raise GridError(_("Parameter row %(row)s must be an object of name: value.", row=r))
         for name, value in row.items():
             if not isinstance(value, _JSON_SCALARS):
-                raise GridError(f"Row {r}, parameter :{name}: a {type(value).__name__} cannot be bound; send a scalar.")
+                raise GridError(
+                    _(
+                        "Row %(row)s, parameter :%(name)s: a %(type)s cannot be bound; send a scalar.",
+                        row=r,
+                        name=name,
+                        type=type(value).__name__,
+                    )
+                )
             if isinstance(value, str):
                 if "\x00" in value:
-                    raise GridError(f"Row {r}, parameter :{name}: contains a NUL byte.")
+                    raise GridError(_("Row %(row)s, parameter :%(name)s: contains a NUL byte.", row=r, name=name))
                 if len(value.encode()) > max_value_bytes:
-                    raise GridError(f"Row {r}, parameter :{name}: is longer than {max_value_bytes:,} bytes.")
+                    raise GridError(
+                        _(
+                            "Row %(row)s, parameter :%(name)s: is longer than %(limit)s bytes.",
+                            row=r,
+                            name=name,
+                            limit=max_value_bytes,
+                        )
+                    )
             if isinstance(value, int) and not isinstance(value, bool) and not _INT64[0] <= value <= _INT64[1]:
-                raise GridError(f"Row {r}, parameter :{name}: {value} is outside the 64-bit integer range.")
+                raise GridError(
+                    _(
+                        "Row %(row)s, parameter :%(name)s: %(value)s is outside the 64-bit integer range.",
+                        row=r,
+                        name=name,
+                        value=str(value),
+                    )
+                )
     return Bindings(tuple(dict(row) for row in rows))
 
 

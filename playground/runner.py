@@ -24,7 +24,14 @@ from sqlalchemy.orm import Session
 
 from .backends.base import SENT_KEY, Backend, SentEntry, SentLog, rowcount_of
 from .error_position import error_offset
-from .errors import RefusedStatement, RunLimitExceeded, TimeLimitExceeded, UserError
+from .errors import (
+    RefusedStatement,
+    RunLimitExceeded,
+    TimeLimitExceeded,
+    UserError,
+    statement_failed,
+    statement_not_allowed,
+)
 from .grid import Bindings
 from .messages import _
 from .schema_change import SchemaChange, schema_change
@@ -233,9 +240,9 @@ def _run_one(
             translated = backend.translate_error(original, evidence)
             if translated is None:
                 raise
-            verb = "is not allowed" if isinstance(translated, RefusedStatement) else "failed"
+            said = statement_not_allowed if isinstance(translated, RefusedStatement) else statement_failed
             raise type(translated)(
-                f"{statement.label} {verb}: {translated.message.rstrip('.')}.",
+                said(statement.label, translated.message),
                 statement=statement.index,
                 offset=_offset(original, statement, backend, sent_log.entries, raw),
             ) from exc

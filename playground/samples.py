@@ -20,6 +20,7 @@ from importlib import resources
 from typing import TYPE_CHECKING
 
 from .errors import ClassReadOnly, UserError
+from .messages import N_, Message
 from .sqltext import Dialect, tokenize
 
 if TYPE_CHECKING:
@@ -41,8 +42,8 @@ CHINOOK_TABLES = frozenset(
         "track",
     }
 )
-ALREADY_LOADED = "Chinook is already in your {engine} sandbox."
-IN_THE_WAY = "Your {engine} sandbox already has a table named {table}; press Reset before loading Chinook."
+ALREADY_LOADED = N_("Chinook is already in your %(engine)s sandbox.")
+IN_THE_WAY = N_("Your %(engine)s sandbox already has a table named %(table)s; press Reset before loading Chinook.")
 
 _SKIPPED = re.compile(r"^\s*(DROP DATABASE|CREATE DATABASE|\\c\b)", re.IGNORECASE)
 _ADD_CONSTRAINT = re.compile(r"^\s*ALTER TABLE \w+ ADD CONSTRAINT", re.IGNORECASE)
@@ -79,9 +80,9 @@ def load_chinook(playground: Playground, visitor: str, engine: str | None = None
         raise ClassReadOnly()
     names = {t.name for t in playground.schema(visitor, backend.name)}  # also makes the sandbox ready
     if names >= CHINOOK_TABLES:
-        raise UserError(ALREADY_LOADED.format(engine=backend.label))
+        raise UserError(Message(ALREADY_LOADED, {"engine": backend.label}))
     if clash := sorted(CHINOOK_TABLES & names):
-        raise UserError(IN_THE_WAY.format(engine=backend.label, table=clash[0]))
+        raise UserError(Message(IN_THE_WAY, {"engine": backend.label, "table": clash[0]}))
     with backend.session(visitor) as session:
         # The driver's own cursor, without parameters: the script's text goes to the database as it is.
         cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]

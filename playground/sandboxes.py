@@ -15,6 +15,7 @@ from .backends.base import Backend
 from .config import Settings
 from .errors import CapacityReached, DiskFull
 from .housekeeping import Interval, RecentSandboxes, touch_interval
+from .messages import _
 from .store import Store
 
 log = logging.getLogger("playground.runs")
@@ -52,7 +53,9 @@ class Sandboxes:
         if not known:
             if self.store.sandbox_count(backend.name) >= self.settings.max_sandboxes:
                 raise CapacityReached(
-                    "The server holds as many sandboxes as it is configured for; try again later or ask your teacher."
+                    _(
+                        "The server holds as many sandboxes as it is configured for; try again later or ask your teacher."
+                    )
                 )
             # Registered before it is made: a sandbox the registry does not know would never be swept.
             self.store.register_sandbox(visitor, backend.name)

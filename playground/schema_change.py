@@ -10,15 +10,40 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .messages import N_, Message, _p
 from .sqltext import Dialect, tokenize
 
-# verb: (present, past)
+# verb: (present, past), each a whole phrase with the kind of object and its name.
 _VERBS = {
-    "CREATE": ("creates", "created"),
-    "DROP": ("drops", "dropped"),
-    "ALTER": ("alters", "altered"),
-    "TRUNCATE": ("empties", "emptied"),
-    "COMMENT": ("comments on", "commented on"),
+    "CREATE": (N_("creates %(kind)s %(name)s"), N_("created %(kind)s %(name)s")),
+    "DROP": (N_("drops %(kind)s %(name)s"), N_("dropped %(kind)s %(name)s")),
+    "ALTER": (N_("alters %(kind)s %(name)s"), N_("altered %(kind)s %(name)s")),
+    "TRUNCATE": (N_("empties %(kind)s %(name)s"), N_("emptied %(kind)s %(name)s")),
+    "COMMENT": (N_("comments on %(kind)s %(name)s"), N_("commented on %(kind)s %(name)s")),
+}
+# The kinds of object a sentence names in words (another kind stays the SQL word it is). Each is
+# said twice: where a phrase says what a statement does (a preview) and what it did (a commit);
+# a language may need a different form in each (Russian: "создаст таблицу", "создание таблицы").
+# TRANSLATORS: the kind of object in "creates %(kind)s %(name)s" (does) or "created %(kind)s %(name)s" (did).
+_KINDS = {
+    "table": (_p("what a statement does", "table"), _p("what a statement did", "table")),
+    "view": (_p("what a statement does", "view"), _p("what a statement did", "view")),
+    "index": (_p("what a statement does", "index"), _p("what a statement did", "index")),
+    "trigger": (_p("what a statement does", "trigger"), _p("what a statement did", "trigger")),
+    "sequence": (_p("what a statement does", "sequence"), _p("what a statement did", "sequence")),
+    "schema": (_p("what a statement does", "schema"), _p("what a statement did", "schema")),
+    "materialized view": (
+        _p("what a statement does", "materialized view"),
+        _p("what a statement did", "materialized view"),
+    ),
+    "virtual table": (_p("what a statement does", "virtual table"), _p("what a statement did", "virtual table")),
+    "foreign table": (_p("what a statement does", "foreign table"), _p("what a statement did", "foreign table")),
+    "type": (_p("what a statement does", "type"), _p("what a statement did", "type")),
+    "function": (_p("what a statement does", "function"), _p("what a statement did", "function")),
+    "procedure": (_p("what a statement does", "procedure"), _p("what a statement did", "procedure")),
+    "domain": (_p("what a statement does", "domain"), _p("what a statement did", "domain")),
+    "extension": (_p("what a statement does", "extension"), _p("what a statement did", "extension")),
+    "column": (_p("what a statement does", "column"), _p("what a statement did", "column")),
 }
 _MODIFIERS = frozenset(
     {"OR", "REPLACE", "TEMP", "TEMPORARY", "UNIQUE", "UNLOGGED", "GLOBAL", "LOCAL", "RECURSIVE", "CONCURRENTLY"}
@@ -37,10 +62,12 @@ class SchemaChange:
     kind: str  # table, view, index, materialized view, ...
     name: str  # t, "Users", s.t; "" when the statement names none (CREATE INDEX ON t ...)
 
-    def phrase(self, *, done: bool) -> str:
+    def phrase(self, *, done: bool) -> Message:
         """ "creates table t" before a commit, "created table t" after it."""
-        verb = _VERBS[self.verb][1 if done else 0]
-        return f"{verb} {self.kind} {self.name}".rstrip()
+        tense = 1 if done else 0
+        kind = _KINDS[self.kind][tense] if self.kind in _KINDS else self.kind
+        # Without a name (CREATE INDEX ON t ...) the phrase ends at the kind.
+        return Message(_VERBS[self.verb][tense], {"kind": kind, "name": self.name}, clause=not self.name)
 
 
 def schema_change(sql: str, dialect: Dialect) -> SchemaChange | None:

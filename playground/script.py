@@ -43,7 +43,7 @@ class Statement:
 
     @property
     def label(self) -> str:
-        return f"Statement {self.index} ({self.keyword or 'SQL'})"
+        return _("Statement %(index)s (%(keyword)s)", index=self.index, keyword=self.keyword or "SQL")
 
 
 @dataclass(frozen=True)
@@ -64,10 +64,10 @@ class Script:
 def check_sql_size(sql: str, max_bytes: int) -> None:
     """Refuse text the server should not even tokenize."""
     if "\x00" in sql:
-        raise UserError("The SQL contains a NUL byte; remove it and run again.")
+        raise UserError(_("The SQL contains a NUL byte; remove it and run again."))
     size = len(sql.encode("utf-8", "surrogatepass"))
     if size > max_bytes:
-        raise SqlTooLarge(f"The SQL is {size:,} bytes; the limit is {max_bytes:,} bytes.")
+        raise SqlTooLarge(_("The SQL is %(size)s bytes; the limit is %(limit)s bytes.", size=size, limit=max_bytes))
 
 
 def parse_script(
@@ -112,8 +112,11 @@ def parse_script(
         if names != parameter_names(tokens):
             # Our scanner and SQLAlchemy must agree on the parameters, or the grid would lie.
             raise UserError(
-                f"Statement {index}: the parameters could not be read unambiguously; "
-                "write them as :name after a space or an operator.",
+                _(
+                    "Statement %(index)s: the parameters could not be read unambiguously; "
+                    "write them as :name after a space or an operator.",
+                    index=index,
+                ),
                 statement=index,
             )
         returning = any(t.kind == "code" and _RETURNING.search(t.text) for t in tokens)
@@ -121,5 +124,5 @@ def parse_script(
             Statement(index, chunk.strip(), first_keyword(tokens), tuple(names), clause, returning, start)
         )
     if not statements:
-        raise UserError("There is no SQL to run: type a statement first.")
+        raise UserError(_("There is no SQL to run: type a statement first."))
     return Script(sql, tuple(statements))

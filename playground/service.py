@@ -21,8 +21,9 @@ from .backends.base import Backend, Table
 from .config import Settings
 from .errors import AlreadyCommitted, ClassReadOnly, SqlPosition, TokenSpent, Unavailable, UserError
 from .faults import answering_faults
-from .grid import Bindings, GridError, ParameterGrid, bindings_from_json
+from .grid import Bindings, GridError, ParameterGrid, bindings_from_json, too_many_grid_rows
 from .logs import event
+from .messages import Message, _, _n, listed
 from .runner import RunResult, run_statements
 from .sandboxes import Sandboxes
 from .script import Script, parse_script
@@ -145,7 +146,13 @@ class Playground:
     def backend(self, engine: str | None) -> Backend:
         name = engine or self.default_engine
         if name not in self.backends:
-            raise UserError(f"Unknown engine {name!r}; this server offers: {', '.join(self.backends)}.")
+            raise UserError(
+                _(
+                    "Unknown engine %(engine)s; this server offers: %(engines)s.",
+                    engine=repr(name),
+                    engines=", ".join(self.backends),
+                )
+            )
         return self.backends[name]
 
     # -- the script and its parameters ------------------------------------------------------
@@ -170,21 +177,28 @@ class Playground:
         """The grid as it runs: its columns must be the SQL's parameters (made so, with `follow_sql`)."""
         limits = self.settings.limits
         if len(grid.rows) > limits.max_grid_rows:
-            raise GridError(f"The grid has {len(grid.rows):,} rows; at most {limits.max_grid_rows:,} can run at once.")
+            raise GridError(too_many_grid_rows(len(grid.rows), limits.max_grid_rows))
         missing = tuple(n for n in script.parameters if n not in grid.columns)
         followed = grid.with_columns(script.parameters) if follow_sql else grid
         if missing:
             names = ", ".join(f":{n}" for n in missing)
-            raise MissingValues(f"The SQL needs values for {names}: fill in the grid and run again.", missing, followed)
+            raise MissingValues(
+                _("The SQL needs values for %(names)s: fill in the grid and run again.", names=names), missing, followed
+            )
         unused = [n for n in followed.columns if n not in script.parameters]
         if unused:
             names = ", ".join(f":{n}" for n in unused)
-            raise GridError(f"The grid has columns the SQL does not use: {names}. Remove them or use them in the SQL.")
+            raise GridError(
+                _(
+                    "The grid has columns the SQL does not use: %(names)s. Remove them or use them in the SQL.",
+                    names=names,
+                )
+            )
         return followed
 
     # -- the contract -----------------------------------------------------------------------
 
-    @answering_faults("your run")
+    @answering_faults(_("your run"))
     def run(self, visitor: str, request: RunRequest, *, by_teacher: bool = False) -> Outcome:
         """Run in one transaction and roll back: a result, or a preview with a commit token.
 
@@ -217,7 +231,7 @@ class Playground:
         self._log_outcome(visitor, "run", request.sql, outcome, started)
         return outcome
 
-    @answering_faults("your commit")
+    @answering_faults(_("your commit"))
     def commit(self, visitor: str, token: str, *, by_teacher: bool = False) -> Outcome:
         """Run the previewed write again; commit only if every count matches the preview.
 
@@ -269,9 +283,9 @@ class Playground:
         # The data changed since the preview: show the new preview, with a new token.
         new_token = self.store.create_pending_write(visitor, backend.name, pending.request, result.counts)
         self._settle(token, "conflict")
-        note = (
-            f"Nothing was committed: the data changed since the preview "
-            f"({_changed_counts(pending.counts, result.counts)}). Check the new preview."
+        note = _(
+            "Nothing was committed: the data changed since the preview (%(counts)s). Check the new preview.",
+            counts=_changed_counts(pending.counts, result.counts),
         )
         outcome = Outcome("conflict", backend.name, result, new_token, parameter_rows, (note,), request)
         self._log_outcome(visitor, "commit", request.sql, outcome, started)
@@ -284,7 +298,7 @@ class Playground:
         except Exception:
             log.warning("the outcome %r of a commit was not written; the sandbox's commit log keeps it", outcome)
 
-    @answering_faults("this request")
+    @answering_faults(_("this request"))
     def evaluate(
         self, visitor: str, request: RunRequest, *, max_rows: int | None = None, max_bytes: int | None = None
     ) -> RunResult:
@@ -341,7 +355,7 @@ class Playground:
             else:
                 session.rollback()
 
-    @answering_faults("your discard")
+    @answering_faults(_("your discard"))
     def discard(self, visitor: str, token: str) -> RunRequest:
         """Forget a preview: its token can no longer commit. Returns what had been previewed."""
         pending = self.store.claim_pending_write(visitor, token, outcome="discarded")
@@ -359,7 +373,7 @@ class Playground:
             return parse_script(sql, backend.name, backend.split, max_bytes=max_bytes, max_statements=max_statements)  # type: ignore[arg-type]
         return _parsed(sql, backend.name, backend.split, max_bytes, max_statements)
 
-    @answering_faults("your sandbox")
+    @answering_faults(_("your sandbox"))
     def reset(self, visitor: str, engine: str | None = None, *, by_teacher: bool = False) -> str:
         """Restore the visitor's sandbox to the starting data (the sample, unless the teacher set other data)."""
         backend = self.backend(engine)
@@ -373,7 +387,7 @@ class Playground:
         self._log(RunRecord(visitor, backend.name, "reset", "reset"))
         return backend.name
 
-    @answering_faults("this request")
+    @answering_faults(_("this request"))
     def schema(self, visitor: str, engine: str | None = None) -> list[Table]:
         """The tables and columns of the visitor's sandbox (created on first use)."""
         backend = self.backend(engine)
@@ -437,19 +451,26 @@ def _work(request: RunRequest, engine: str) -> str | None:
     return text if len(text) <= MAX_LOGGED_WORK_BYTES else None
 
 
-def _changed_counts(previewed: list[int], now: list[int]) -> str:
+def _changed_counts(previewed: list[int], now: list[int]) -> Message:
     """How the counts moved: the total for one statement, each statement that changed for a script."""
     if len(previewed) == 1 == len(now):
-        return f"it counted {_rows(previewed[0])}, now {now[0]}"
-    return "; ".join(
-        f"statement {i} counted {_rows(before)}, now {after}"
-        for i, (before, after) in enumerate(zip(previewed, now, strict=True), start=1)
-        if before != after
+        return _n(
+            "it counted %(num)s row, now %(now)s", "it counted %(num)s rows, now %(now)s", previewed[0], now=now[0]
+        )
+    return listed(
+        [
+            _n(
+                "statement %(index)s counted %(num)s row, now %(now)s",
+                "statement %(index)s counted %(num)s rows, now %(now)s",
+                before,
+                index=i,
+                now=after,
+            )
+            for i, (before, after) in enumerate(zip(previewed, now, strict=True), start=1)
+            if before != after
+        ],
+        "; ",
     )
-
-
-def _rows(count: int) -> str:
-    return f"{count} row" if count == 1 else f"{count} rows"
 
 
 # The same SQL is parsed once per process: the grid asks for its parameters, Run runs it, Commit
@@ -464,7 +485,7 @@ def _parsed(sql: str, dialect: str, split: Callable[[str], list[str]], max_bytes
     return parse_script(sql, dialect, split, max_bytes=max_bytes, max_statements=max_statements)  # type: ignore[arg-type]
 
 
-_EXPIRED_WHILE_COMMITTING = (
+_EXPIRED_WHILE_COMMITTING = _(
     "This preview's commit was cut short and the preview has since expired; it was not applied. Run the SQL again."
 )
 
@@ -477,8 +498,10 @@ def _commit_or_say_so(session: Session) -> None:
         if isinstance(e, UserError):
             raise
         raise Unavailable(
-            "The connection to the database was lost while committing; press Commit again to find out "
-            "whether your write was applied (it will not be applied twice)."
+            _(
+                "The connection to the database was lost while committing; press Commit again to find out "
+                "whether your write was applied (it will not be applied twice)."
+            )
         ) from e
 
 
@@ -523,10 +546,16 @@ def _check_names(script: Script, bindings: Bindings) -> None:
         missing = [n for n in script.parameters if n not in row]
         extra = [n for n in row if n not in expected]
         if extra:
-            known = ", ".join(f":{n}" for n in script.parameters) or "none"
+            known = ", ".join(f":{n}" for n in script.parameters) or _("none")
             raise GridError(
-                f"Parameter row {r} names {', '.join(':' + n for n in extra)}, which the SQL does not use "
-                f"(its parameters: {known})."
+                _(
+                    "Parameter row %(row)s names %(names)s, which the SQL does not use (its parameters: %(known)s).",
+                    row=r,
+                    names=", ".join(":" + n for n in extra),
+                    known=known,
+                )
             )
         if missing:
-            raise GridError(f"Parameter row {r} has no value for {', '.join(':' + n for n in missing)}.")
+            raise GridError(
+                _("Parameter row %(row)s has no value for %(names)s.", row=r, names=", ".join(":" + n for n in missing))
+            )

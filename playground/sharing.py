@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .errors import UserError
 from .grid import COLUMN_TYPES, ParameterGrid
+from .messages import N_, Message
 
 # Longer addresses are cut by some chat programs and refused by some servers (gunicorn's request
 # line limit is 4,094 bytes); past this length the work is stored instead.
@@ -33,7 +34,7 @@ MAX_LINK_LENGTH = 2000
 MAX_SHARED_BYTES = 2_000_000
 # Base32 of a digest, lower case (see `keep`).
 _SHARE_ID_SHAPE = re.compile(r"[a-z2-7]{1,64}")
-TOO_LARGE = "This work is too large to share ({size:,} bytes; at most {limit:,}). Share a smaller grid."
+TOO_LARGE = N_("This work is too large to share (%(size)s bytes; at most %(limit)s). Share a smaller grid.")
 
 _metadata = MetaData()
 shared_links = Table(
@@ -121,7 +122,7 @@ class SharedLinks:
         text = work.to_json()
         size = len(text.encode())
         if size > MAX_SHARED_BYTES:
-            raise ShareTooLarge(TOO_LARGE.format(size=size, limit=MAX_SHARED_BYTES))
+            raise ShareTooLarge(Message(TOO_LARGE, {"size": size, "limit": MAX_SHARED_BYTES}))
         share_id = base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()[:12].lower()
         try:
             with self.engine.begin() as conn:

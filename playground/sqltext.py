@@ -16,6 +16,7 @@ from typing import Literal
 from sqlalchemy import TextClause, text
 
 from .errors import SqlPosition, UserError
+from .messages import N_, Message, _
 
 Dialect = Literal["sqlite", "postgresql"]
 
@@ -203,18 +204,24 @@ def refuse_native_placeholders(tokens: list[Token], dialect: Dialect, statement:
     for token in tokens:
         if token.kind == "native_param":
             raise UserError(
-                f"Statement {statement}: {token.text!r} is a placeholder of {dialect}'s own; "
-                "write parameters as :name so that they appear in the grid.",
+                _(
+                    "Statement %(index)s: %(placeholder)s is a placeholder of %(engine)s's own; "
+                    "write parameters as :name so that they appear in the grid.",
+                    index=statement,
+                    placeholder=repr(token.text),
+                    engine=dialect,
+                ),
                 statement=statement,
             )
 
 
 # What an unclosed token is, for the message: (what it is, how it is closed).
 _UNCLOSED = {
-    "string": ("a text literal", "'"),
-    "identifier": ("a quoted name", '"'),
-    "comment": ("a comment", "*/"),
+    "string": (N_("A text literal opened with %(opener)s at line %(line)s, column %(column)s is never closed"), "'"),
+    "identifier": (N_("A quoted name opened with %(opener)s at line %(line)s, column %(column)s is never closed"), '"'),
+    "comment": (N_("A comment opened with %(opener)s at line %(line)s, column %(column)s is never closed"), "*/"),
 }
+_UNCLOSED_DOLLAR = N_("A dollar-quoted text opened with %(opener)s at line %(line)s, column %(column)s is never closed")
 
 
 def refuse_unterminated(tokens: list[Token], sql: str, offset: int = 0) -> None:
@@ -225,15 +232,20 @@ def refuse_unterminated(tokens: list[Token], sql: str, offset: int = 0) -> None:
     if not tokens or tokens[-1].closed:
         return
     token = tokens[-1]
-    what, closer = _UNCLOSED.get(token.kind, ("a literal", "'"))
+    what, closer = _UNCLOSED.get(token.kind, _UNCLOSED["string"])
     opener = token.text[:2] if token.text[:2] in ("/*", "E'", "e'") else token.text[0]
     if token.kind == "string" and (tag := _DOLLAR_TAG.match(token.text)):
-        what, opener, closer = "a dollar-quoted text", tag.group(0), tag.group(0)
+        what, opener, closer = _UNCLOSED_DOLLAR, tag.group(0), tag.group(0)
     elif token.kind == "identifier":
         closer = {"[": "]", "`": "`"}.get(opener, '"')
     where = SqlPosition.in_text(sql, offset + token.start)
+    opened = Message(what, {"opener": opener, "line": str(where.line), "column": str(where.column)})
     raise UserError(
-        f"{what[0].upper()}{what[1:]} opened with {opener} at line {where.line}, column {where.column} is never "
-        f"closed (it needs a closing {closer}), so everything after it is read as part of it. Close it and run again.",
+        _(
+            "%(opened)s (it needs a closing %(closer)s), so everything after it is read as part of it. "
+            "Close it and run again.",
+            opened=opened,
+            closer=closer,
+        ),
         offset=where.offset,
     )

@@ -47,6 +47,7 @@ from .config import postgres_url
 from .connections import POOL_TIMEOUT_SECONDS, STORE_POOL
 from .errors import TokenSpent, TokenUnknown
 from .faults import answering_faults
+from .messages import _
 from .run_log import FLUSH_SECONDS, RunLogBuffer, RunRecord
 from .startup import file_lock, lock_key
 
@@ -162,18 +163,20 @@ PENDING_WRITE_TTL = 3600.0
 # What a token looks like (secrets.token_urlsafe): anything else is unknown without a lookup, so that
 # text the database cannot hold (a NUL, on PostgreSQL) never reaches it.
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,200}")
-_NO_SUCH_PREVIEW = "There is no such preview to commit or discard; run the SQL again."
+_NO_SUCH_PREVIEW = _("There is no such preview to commit or discard; run the SQL again.")
 _LOGGED_SQL_CHARS = 4000
 
 
 _SPENT_MESSAGES = {
-    "committed": "This preview was already committed; nothing was applied again.",
+    "committed": _("This preview was already committed; nothing was applied again."),
     # Only Discard meets this one: a Commit of a token left "committing" asks the sandbox instead.
-    "committing": "This preview's commit started and may have been applied; press Commit to find out.",
-    "conflict": "This preview was replaced by a newer one (the data had changed); nothing was applied.",
-    "failed": "This preview's commit failed; nothing was applied. Run the SQL again.",
-    "discarded": "This preview was discarded; nothing was applied.",
-    "expired": "This preview's commit was cut short and the preview has expired; it was not applied. Run the SQL again.",
+    "committing": _("This preview's commit started and may have been applied; press Commit to find out."),
+    "conflict": _("This preview was replaced by a newer one (the data had changed); nothing was applied."),
+    "failed": _("This preview's commit failed; nothing was applied. Run the SQL again."),
+    "discarded": _("This preview was discarded; nothing was applied."),
+    "expired": _(
+        "This preview's commit was cut short and the preview has expired; it was not applied. Run the SQL again."
+    ),
 }
 
 
@@ -260,7 +263,7 @@ class Store:
 
     # -- pending writes ---------------------------------------------------------------------
 
-    @answering_faults("your preview's commit token")
+    @answering_faults(_("your preview's commit token"))
     def create_pending_write(self, visitor: str, engine: str, request: dict[str, Any], counts: list[int]) -> str:
         token = secrets.token_urlsafe(24)
         with self.engine.begin() as conn:
@@ -276,7 +279,7 @@ class Store:
             )
         return token
 
-    @answering_faults("your commit")
+    @answering_faults(_("your commit"))
     def claim_pending_write(self, visitor: str, token: str, outcome: str) -> PendingWrite:
         """Mark the write as used, once: a second claim of the same token (a replay) fails.
 
@@ -311,12 +314,12 @@ class Store:
         if row is None:
             raise TokenUnknown(_NO_SUCH_PREVIEW)
         if row.used_at is None:
-            raise TokenSpent("This preview has expired; run the SQL again to see a fresh one.")
+            raise TokenSpent(_("This preview has expired; run the SQL again to see a fresh one."))
         if row.outcome == "committing" and outcome == "committing":
             return _pending(token, visitor, row, resumed=True, expired=row.created_at <= now - PENDING_WRITE_TTL)
         raise TokenSpent(_SPENT_MESSAGES.get(row.outcome or "", _SPENT_MESSAGES["committed"]))
 
-    @answering_faults("your preview's state")
+    @answering_faults(_("your preview's state"))
     def pending_write_outcome(self, visitor: str, token: str) -> str | None:
         """What became of a preview: "pending" (it can still commit), its outcome, "expired", or None if unknown."""
         if not _TOKEN_SHAPE.fullmatch(token):
@@ -333,7 +336,7 @@ class Store:
             return "pending" if row.created_at > time.time() - PENDING_WRITE_TTL else "expired"
         return str(row.outcome or "committed")
 
-    @answering_faults("the commit's outcome")
+    @answering_faults(_("the commit's outcome"))
     def set_outcome(self, token: str, outcome: str) -> None:
         """Settle a token being committed; an outcome already settled (by a concurrent commit) stays."""
         with self.engine.begin() as conn:
@@ -345,7 +348,7 @@ class Store:
 
     # -- sandbox registry -------------------------------------------------------------------
 
-    @answering_faults("your sandbox's last use")
+    @answering_faults(_("your sandbox's last use"))
     def touch_sandbox(self, visitor: str, engine: str) -> bool:
         """Record a registered sandbox as used now; False if it is not registered."""
         with self.engine.begin() as conn:
@@ -357,7 +360,7 @@ class Store:
                 ).rowcount
             )
 
-    @answering_faults("your new sandbox")
+    @answering_faults(_("your new sandbox"))
     def register_sandbox(self, visitor: str, engine: str) -> None:
         """Register a new sandbox as used now."""
         now = self.clock()
@@ -367,14 +370,14 @@ class Store:
         except IntegrityError:
             pass  # another request registered it a moment ago
 
-    @answering_faults("this request")
+    @answering_faults(_("this request"))
     def sandbox_count(self, engine: str) -> int:
         with self.engine.connect() as conn:
             return conn.execute(
                 select(func.count()).select_from(sandboxes).where(sandboxes.c.engine == engine)
             ).scalar_one()
 
-    @answering_faults("this request")
+    @answering_faults(_("this request"))
     def idle_sandboxes(self, engine: str, idle_since: float) -> list[str]:
         with self.engine.connect() as conn:
             return list(
@@ -385,7 +388,7 @@ class Store:
                 ).scalars()
             )
 
-    @answering_faults("this request")
+    @answering_faults(_("this request"))
     def forget_sandbox(self, visitor: str, engine: str, *, idle_since: float | None = None) -> bool:
         """Unregister a sandbox (and its previews); with `idle_since`, only if it is still idle since then.
 
@@ -403,7 +406,7 @@ class Store:
             )
         return True
 
-    @answering_faults("this request")
+    @answering_faults(_("this request"))
     def claim_sweep(self, name: str, every_seconds: float) -> bool:
         """True for exactly one caller per interval, across all processes sharing the store."""
         now = self.clock()
@@ -428,7 +431,7 @@ class Store:
                 ).rowcount
             )
 
-    @answering_faults("this request")
+    @answering_faults(_("this request"))
     def forget_old_pending_writes(self) -> None:
         with self.engine.begin() as conn:
             conn.execute(
@@ -437,13 +440,13 @@ class Store:
 
     # -- the classroom's shared state ------------------------------------------------------
 
-    @answering_faults("this request")
+    @answering_faults(_("this request"))
     def class_value(self, name: str) -> str | None:
         """One of the class's settings (see classroom.py), or None when it is not set."""
         with self.engine.connect() as conn:
             return conn.execute(select(class_state.c.value).where(class_state.c.name == name)).scalar_one_or_none()
 
-    @answering_faults("the class's settings")
+    @answering_faults(_("the class's settings"))
     def set_class_value(self, name: str, value: str | None) -> None:
         """Set (or, with None, clear) one of the class's settings."""
         with self.engine.begin() as conn:

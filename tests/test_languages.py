@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 import sys
 from pathlib import Path
 
+import pytest
 from bs4 import BeautifulSoup
 from flask.testing import FlaskClient
 
@@ -149,3 +151,141 @@ def test_json_errors_follow_the_request_language(client: FlaskClient) -> None:
     russian = client.post("/api/run", json={"sql": 42}, headers=headers | RUSSIAN)
     assert russian.status_code == 400
     assert russian.json["error"]["message"] == "Поле «sql» должно быть текстовой строкой JSON."
+
+
+# -- every message the server says is marked --------------------------------------------------------
+
+
+def _user_error_classes() -> set[str]:
+    import playground.web.api  # noqa: F401  (the web layer's own UserErrors)
+    import playground.web.editor_state  # noqa: F401
+    from playground.errors import UserError
+
+    found: set[str] = set()
+    pending = [UserError]
+    while pending:
+        cls = pending.pop()
+        found.add(cls.__name__)
+        pending.extend(cls.__subclasses__())
+    return found | {"ShownError"}
+
+
+def _plain_text(node: ast.AST) -> bool:
+    """A str literal, an f-string or a concatenation of them: English that no catalogue can translate."""
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, str)
+    if isinstance(node, ast.JoinedStr):
+        return True
+    if isinstance(node, ast.BinOp):
+        return _plain_text(node.left) or _plain_text(node.right)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("format", "join"):
+        return _plain_text(node.func.value)
+    return False
+
+
+def test_no_error_message_is_plain_english_text() -> None:
+    """A UserError (or a ShownError) built from a str literal would reach a Russian page in English."""
+    classes = _user_error_classes()
+    offenders = []
+    for path in sorted((ROOT / "playground").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if not (isinstance(node, ast.Call) and node.args):
+                continue
+            name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
+            if name in classes and _plain_text(node.args[0]):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} {name}(...)")
+    assert offenders == [], "mark these with playground.messages._ / _n:\n" + "\n".join(offenders)
+
+
+# -- what the server says, in Russian -----------------------------------------------------------------
+
+
+def _run(client: FlaskClient, sql: str, grid: dict[str, list[str]] | None = None, headers: dict | None = None):
+    token = token_of(page(client.get("/", headers=headers)))
+    data = {
+        "csrf_token": token,
+        "sql": sql,
+        "action": "run",
+        "rows": str(max((len(v) for v in (grid or {}).values()), default=1)),
+    }
+    for i, (name, values) in enumerate((grid or {}).items()):
+        data[f"col-{i}"], data[f"type-{i}"] = name, "auto"
+        for r, value in enumerate(values):
+            data[f"cell-{r}-{i}"] = value
+    return client.post("/run", data=data, headers=headers, follow_redirects=True)
+
+
+@pytest.mark.parametrize(
+    ("at_most", "count", "verb_and_rows"),
+    [
+        ("1", "1 строку", "изменит 1 строку"),
+        ("2", "2 строки", "изменит 2 строки"),
+        ("11", "5 строк", "изменит 5 строк"),
+    ],
+)
+def test_a_russian_preview_counts_rows_with_russian_plurals(
+    client: FlaskClient, at_most: str, count: str, verb_and_rows: str
+) -> None:
+    """some_table's x are 1, 2, 6, 9, 11, 13: x <= 1, 2 and 11 match one, two and five rows."""
+    soup = page(_run(client, "UPDATE some_table SET y = y + 1 WHERE x <= :x", {"x": [at_most]}, RUSSIAN))
+    assert soup.select_one("#preview-rowcount").get_text() == count
+    headline = " ".join(soup.select_one(".preview-count").get_text().split())
+    assert headline == f"Предпросмотр: это изменит {count}. Пока ничего не сохранено."
+    assert soup.select_one("#statement-1 .count").get_text() == verb_and_rows
+    n, rows = count.split()
+    plain = {"строку": "строку", "строки": "строки", "строк": "строк"}[rows]
+    assert soup.select_one("#statement-1 .plain").get_text() == f"Этот UPDATE изменяет {n} {plain} в some_table."
+    assert soup.select_one("#commit-button").get_text() == "Зафиксировать"
+
+
+def test_a_commit_in_russian_agrees_with_its_count(client: FlaskClient) -> None:
+    soup = page(_run(client, "DELETE FROM some_table WHERE x <= :x", {"x": ["1"]}, RUSSIAN))
+    token = soup.select_one('form input[name="token"]')["value"]
+    committed = page(
+        client.post(
+            "/commit", data={"csrf_token": token_of(soup), "token": token}, headers=RUSSIAN, follow_redirects=True
+        )
+    )
+    assert " ".join(committed.select_one(".committed").get_text().split()) == "Зафиксировано: изменена 1 строка."
+    assert committed.select_one("#committed-rowcount").get_text() == "1 строка"
+    assert committed.select_one("#statement-1 .plain").get_text() == "Этот DELETE удалил 1 строку из some_table."
+
+
+def test_a_kept_page_is_said_again_in_the_language_chosen_since(client: FlaskClient) -> None:
+    english = _run(client, "CREATE TABLE t (a); INSERT INTO t VALUES (1), (2)")
+    soup = page(english)
+    headline = " ".join(soup.select_one(".preview-count").get_text().split())
+    assert headline == "Preview: this creates table t and would change 2 rows. Nothing has been saved yet."
+    kept = english.request.path
+    client.post("/language", data={"csrf_token": token_of(soup), "language": "ru", "next": kept})
+    russian = page(client.get(kept))
+    headline = " ".join(russian.select_one(".preview-count").get_text().split())
+    assert headline == "Предпросмотр: это создаст таблицу t и изменит 2 строки. Пока ничего не сохранено."
+    assert russian.select_one("#statement-1 .count").get_text() == "создаст таблицу t"
+    assert russian.select_one("#statement-2 .count").get_text() == "изменит 2 строки"
+
+
+def test_the_api_says_refusals_in_russian_and_leaves_the_databases_words_alone(client: FlaskClient) -> None:
+    headers = {"X-CSRFToken": token_of(page(client.get("/")))} | RUSSIAN
+    refused = client.post("/api/run", json={"sql": "ATTACH DATABASE 'x.db' AS x"}, headers=headers)
+    assert refused.status_code == 403
+    assert refused.json["error"]["message"] == (
+        "Оператор 1 (ATTACH) запрещён: подключение другой базы данных вышло бы за пределы вашей песочницы."
+    )
+    failed = client.post("/api/run", json={"sql": "SELECT * FROM nope"}, headers=headers)
+    assert failed.json["error"]["message"] == "Оператор 1 (SELECT) завершился ошибкой: no such table: nope."
+    preview = client.post("/api/run", json={"sql": "CREATE TABLE u (a)"}, headers=headers)
+    assert preview.json["statements"][0]["schema_change"] == "создаст таблицу u"
+    grid = client.post("/api/run", json={"sql": "SELECT :a", "params": [{"a": 1}, {"b": 2}]}, headers=headers)
+    assert (
+        grid.json["error"]["message"]
+        == "В строке параметров 2 указано :b, а SQL это не использует (его параметры: :a)."
+    )
+
+
+def test_the_examples_are_in_russian(client: FlaskClient) -> None:
+    soup = page(client.get("/?example=lesson2-select&sql=SELECT+1", headers=RUSSIAN))
+    assert soup.select_one("#example-title").get_text() == "Урок 2: SELECT с :y"
+    titles = [a.get_text() for a in soup.select(".examples a")]
+    assert "Chinook: продажи по странам (GROUP BY)" in titles
+    assert all(not title.startswith("Lesson") for title in titles)

@@ -6,7 +6,7 @@
 
 The same with pybabel itself (what this script does, step by step):
 
-    pybabel extract -F babel.cfg -k _n:1,2 --add-comments=TRANSLATORS: -o messages.pot .
+    pybabel extract -F babel.cfg -k _n:1,2 -k _p:1c,2 -k _np:1c,2,3 --add-comments=TRANSLATORS: -o messages.pot .
     pybabel update -i messages.pot -d playground/translations
     pybabel compile -d playground/translations
 
@@ -30,8 +30,9 @@ ROOT = Path(__file__).resolve().parent.parent
 CATALOGUES = ROOT / "playground" / "translations"
 MAPPING = ROOT / "babel.cfg"
 DOMAIN = "messages"
-# The core's markers (playground/messages.py): `_` as gettext's, `_n(singular, plural, count)` as ngettext's.
-KEYWORDS = {**DEFAULT_KEYWORDS, "_n": (1, 2)}
+# The core's markers (playground/messages.py): `_` as gettext's, `_n(singular, plural, count)` as ngettext's,
+# `_p(context, msgid)` and `_np(context, singular, plural, count)` as pgettext's and npgettext's.
+KEYWORDS = {**DEFAULT_KEYWORDS, "_n": (1, 2), "_p": ((1, "c"), 2), "_np": ((1, "c"), 2, 3)}
 LANGUAGES = ("ru",)  # English is the msgids themselves
 WIDTH = 120
 

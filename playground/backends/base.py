@@ -14,12 +14,13 @@ from sqlalchemy.orm import Session
 
 from ..config import Limits
 from ..errors import UserError
+from ..messages import _
 from ..script import Script, Statement
 
 VISITOR_ID = re.compile(r"[0-9a-f]{32}")
 
 # Why every engine refuses BEGIN, COMMIT, ROLLBACK, SAVEPOINT and the like, in the same words.
-TRANSACTION_CONTROL = "transaction control belongs to the playground (Run previews and rolls back; Commit commits)"
+TRANSACTION_CONTROL = _("transaction control belongs to the playground (Run previews and rolls back; Commit commits)")
 
 
 def check_visitor_id(visitor: str) -> str:

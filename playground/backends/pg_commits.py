@@ -22,6 +22,7 @@ from typing import Any
 import psycopg2.errors
 
 from ..errors import AlreadyCommitted, CommitInProgress
+from ..messages import _
 
 SCHEMA = "playground"
 # Run by the admin role in a sandbox (or template) database; idempotent.
@@ -33,7 +34,7 @@ CREATE_LOG = (
     "REVOKE ALL ON playground.commits FROM PUBLIC; GRANT INSERT ON playground.commits TO PUBLIC"
 )
 
-BUSY = (
+BUSY = _(
     "Your sandbox is busy with another commit of this preview right now; nothing was applied by this "
     "request. Press Commit again in a moment."
 )

@@ -12,6 +12,7 @@ import psycopg2
 import psycopg2.errors
 
 from ..errors import RefusedStatement, SandboxFull, TimeLimitExceeded, UserError
+from ..messages import _
 from .base import Evidence
 
 
@@ -26,7 +27,7 @@ def translate_error(exc: BaseException, evidence: Evidence, time_limit_ms: int) 
     if evidence.refusal:
         return RefusedStatement(evidence.refusal)
     if evidence.timed_out or (isinstance(exc, psycopg2.errors.QueryCanceled) and "statement timeout" in str(exc)):
-        return TimeLimitExceeded(f"stopped at the time limit ({time_limit_ms:,} ms); nothing was changed")
+        return TimeLimitExceeded(_("stopped at the time limit (%(ms)s ms); nothing was changed", ms=time_limit_ms))
     if isinstance(exc, psycopg2.Error):
         text = message(exc)
         code = exc.pgcode or ""
@@ -39,11 +40,14 @@ def translate_error(exc: BaseException, evidence: Evidence, time_limit_ms: int) 
             limit = re.search(r"temp_file_limit \(([^)]*)\)", text)
             setting = f"temp_file_limit = {limit.group(1)}" if limit else text
             return UserError(
-                f"the statement needed more temporary disk space than this server allows ({setting}); "
-                "sort or group fewer rows, or add a WHERE"
+                _(
+                    "the statement needed more temporary disk space than this server allows (%(setting)s); "
+                    "sort or group fewer rows, or add a WHERE",
+                    setting=setting,
+                )
             )
         if code == "53100":
-            return SandboxFull(f"the database server's disk is full ({text})")
+            return SandboxFull(_("the database server's disk is full (%(error)s)", error=text))
         if code == "53300":
             return SandboxBusy(text)
         return UserError(text)

@@ -19,7 +19,8 @@ import psycopg2
 import psycopg2.errors
 import psycopg2.extensions
 
-from ..errors import RefusedStatement, TimeLimitExceeded, UserError
+from ..errors import RefusedStatement, TimeLimitExceeded, UserError, statement_failed, statement_not_allowed
+from ..messages import _
 from ..script import Statement
 from .base import Evidence
 from .pg_errors import message
@@ -51,7 +52,7 @@ def before_statement(conn: Any, raw: Any) -> None:
         try:
             conn.info[BASELINE_KEY] = _read(raw, TUPLES, Snapshot.of)
         except psycopg2.Error as e:
-            raise UserError(f"the transaction could not go on: {message(e)}.") from None
+            raise UserError(_("the transaction could not go on: %(error)s.", error=message(e))) from None
 
 
 def after_statement(
@@ -60,7 +61,9 @@ def after_statement(
     """Read what the transaction did: an assigned transaction id means it wrote."""
     if raw.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_INTRANS:
         raise RefusedStatement(
-            f"{statement.label} is not allowed: it ended the playground's transaction ({TRANSACTION_CONTROL}).",
+            statement_not_allowed(
+                statement.label, _("it ended the playground's transaction (%(why)s)", why=TRANSACTION_CONTROL)
+            ),
             statement=statement.index,
         )
     try:
@@ -78,11 +81,11 @@ def after_statement(
         after = _read(raw, TUPLES, Snapshot.of)
     except psycopg2.errors.QueryCanceled:
         raise TimeLimitExceeded(
-            f"{statement.label} was stopped at the time limit ({time_limit_ms:,} ms).",
+            _("%(statement)s was stopped at the time limit (%(ms)s ms).", statement=statement.label, ms=time_limit_ms),
             statement=statement.index,
         ) from None
     except psycopg2.Error as e:
-        raise UserError(f"{statement.label} failed: {message(e)}.", statement=statement.index) from None
+        raise UserError(statement_failed(statement.label, message(e)), statement=statement.index) from None
     conn.info[BASELINE_KEY] = after
     # This statement wrote if the transaction got its id now, or if any table's (catalogs
     # included: DDL) tuples changed since the previous statement; a data-changing command

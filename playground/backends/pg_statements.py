@@ -20,18 +20,18 @@ from typing import Any
 
 from pglast import ast, parser
 
-from ..errors import RefusedStatement, UserError
-from ..messages import _
+from ..errors import RefusedStatement, UserError, statement_failed, statement_not_allowed
+from ..messages import _, _n
 from ..script import Statement
 from ..sqltext import Token, tokenize
 from .base import TRANSACTION_CONTROL
 
 # -- what is refused ----------------------------------------------------------------------
 
-_ROLES = "roles belong to the playground"
-_DATABASES = "databases belong to the playground"
-_CODE = "it runs code on the server that the statement check cannot see into"
-_SETTINGS = "settings belong to the playground's limits"
+_ROLES = _("roles belong to the playground")
+_DATABASES = _("databases belong to the playground")
+_CODE = _("it runs code on the server that the statement check cannot see into")
+_SETTINGS = _("settings belong to the playground's limits")
 
 _REFUSED_STATEMENTS = {
     "TransactionStmt": TRANSACTION_CONTROL,
@@ -47,29 +47,29 @@ _REFUSED_STATEMENTS = {
     "AlterDatabaseRefreshCollStmt": _DATABASES,
     "CreatedbStmt": _DATABASES,
     "DropdbStmt": _DATABASES,
-    "AlterSystemStmt": "server settings belong to the server's operator",
-    "DoStmt": f"DO {_CODE}",
-    "CreateFunctionStmt": f"a function or procedure {_CODE}",
-    "CallStmt": f"CALL {_CODE}",
-    "CopyStmt": "COPY reads and writes server files, programs or the client connection; use INSERT and SELECT",
-    "ListenStmt": "LISTEN and NOTIFY signal other sessions",
-    "UnlistenStmt": "LISTEN and NOTIFY signal other sessions",
-    "NotifyStmt": "LISTEN and NOTIFY signal other sessions",
-    "LoadStmt": "LOAD loads a shared library into the server",
-    "DiscardStmt": "the playground manages the session's state",
-    "VacuumStmt": "VACUUM and ANALYZE are maintenance for the server's operator",
-    "CheckPointStmt": "CHECKPOINT is maintenance for the server's operator",
-    "CreateExtensionStmt": "extensions install code into the database",
-    "AlterExtensionStmt": "extensions install code into the database",
-    "AlterExtensionContentsStmt": "extensions install code into the database",
-    "GrantStmt": "privileges belong to the playground",
-    "AlterDefaultPrivilegesStmt": "privileges belong to the playground",
-    "PrepareStmt": "prepared statements and cursors belong to the playground",
-    "ExecuteStmt": "prepared statements and cursors belong to the playground",
-    "DeallocateStmt": "prepared statements and cursors belong to the playground",
-    "DeclareCursorStmt": "prepared statements and cursors belong to the playground",
-    "FetchStmt": "prepared statements and cursors belong to the playground",
-    "ClosePortalStmt": "prepared statements and cursors belong to the playground",
+    "AlterSystemStmt": _("server settings belong to the server's operator"),
+    "DoStmt": _("DO %(why)s", why=_CODE),
+    "CreateFunctionStmt": _("a function or procedure %(why)s", why=_CODE),
+    "CallStmt": _("CALL %(why)s", why=_CODE),
+    "CopyStmt": _("COPY reads and writes server files, programs or the client connection; use INSERT and SELECT"),
+    "ListenStmt": _("LISTEN and NOTIFY signal other sessions"),
+    "UnlistenStmt": _("LISTEN and NOTIFY signal other sessions"),
+    "NotifyStmt": _("LISTEN and NOTIFY signal other sessions"),
+    "LoadStmt": _("LOAD loads a shared library into the server"),
+    "DiscardStmt": _("the playground manages the session's state"),
+    "VacuumStmt": _("VACUUM and ANALYZE are maintenance for the server's operator"),
+    "CheckPointStmt": _("CHECKPOINT is maintenance for the server's operator"),
+    "CreateExtensionStmt": _("extensions install code into the database"),
+    "AlterExtensionStmt": _("extensions install code into the database"),
+    "AlterExtensionContentsStmt": _("extensions install code into the database"),
+    "GrantStmt": _("privileges belong to the playground"),
+    "AlterDefaultPrivilegesStmt": _("privileges belong to the playground"),
+    "PrepareStmt": _("prepared statements and cursors belong to the playground"),
+    "ExecuteStmt": _("prepared statements and cursors belong to the playground"),
+    "DeallocateStmt": _("prepared statements and cursors belong to the playground"),
+    "DeclareCursorStmt": _("prepared statements and cursors belong to the playground"),
+    "FetchStmt": _("prepared statements and cursors belong to the playground"),
+    "ClosePortalStmt": _("prepared statements and cursors belong to the playground"),
 }
 _ALLOWED_STATEMENTS = frozenset(
     {
@@ -108,13 +108,13 @@ _ALLOWED_STATEMENTS = frozenset(
 _SHARED_OBJECTS = {
     "OBJECT_DATABASE": _DATABASES,
     "OBJECT_ROLE": _ROLES,
-    "OBJECT_TABLESPACE": "tablespaces belong to the server's operator",
+    "OBJECT_TABLESPACE": _("tablespaces belong to the server's operator"),
 }
 _WRITES = frozenset({"InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt"})
 
-_FILES = "reads or writes files on the server"
-_SIGNALS = "signals server processes"
-_SQL_TEXT = "runs SQL text that the statement check cannot see"
+_FILES = _("reads or writes files on the server")
+_SIGNALS = _("signals server processes")
+_SQL_TEXT = _("runs SQL text that the statement check cannot see")
 _REFUSED_FUNCTIONS = {
     "set_config": _SETTINGS,
     "pg_read_file": _FILES,
@@ -140,17 +140,17 @@ _REFUSED_FUNCTIONS = {
     "pg_rotate_logfile": _SIGNALS,
     "pg_promote": _SIGNALS,
     "pg_log_backend_memory_contexts": _SIGNALS,
-    "pg_notify": "LISTEN and NOTIFY signal other sessions",
+    "pg_notify": _("LISTEN and NOTIFY signal other sessions"),
     "query_to_xml": _SQL_TEXT,
     "query_to_xmlschema": _SQL_TEXT,
     "query_to_xml_and_xmlschema": _SQL_TEXT,
     "ts_stat": _SQL_TEXT,
 }
-_ADVISORY = "takes an advisory lock, and advisory locks are shared by every session of the server"
+_ADVISORY = _("takes an advisory lock, and advisory locks are shared by every session of the server")
 _REFUSED_FUNCTION_PREFIXES = {
     "pg_advisory_": _ADVISORY,
     "pg_try_advisory_": _ADVISORY,
-    "dblink": "connects to other databases",
+    "dblink": _("connects to other databases"),
 }
 
 
@@ -188,12 +188,12 @@ def _walk(node: Any) -> Iterator[ast.Node]:
 def _function_refusal(call: ast.FuncCall) -> str | None:
     name = (getattr(call.funcname[-1], "sval", "") or "").lower() if call.funcname else ""
     if name in _REFUSED_FUNCTIONS:
-        return f"the function {name}() {_REFUSED_FUNCTIONS[name]}"
+        return _("the function %(call)s %(reason)s", call=name + "()", reason=_REFUSED_FUNCTIONS[name])
     if name == "ts_rewrite" and len(call.args or ()) == 2:
-        return f"the function ts_rewrite(query, text) {_SQL_TEXT}"
+        return _("the function %(call)s %(reason)s", call="ts_rewrite(query, text)", reason=_SQL_TEXT)
     for prefix, reason in _REFUSED_FUNCTION_PREFIXES.items():
         if name.startswith(prefix):
-            return f"the function {name}() {reason}"
+            return _("the function %(call)s %(reason)s", call=name + "()", reason=reason)
     return None
 
 
@@ -204,15 +204,15 @@ def _statement_refusal(node: ast.Node) -> str | None:
         if kind == "VariableSetStmt":
             name = (inner.name or "").lower()
             if name in ("role", "session_authorization"):
-                return "changing the role would step outside your sandbox's role"
+                return _("changing the role would step outside your sandbox's role")
             if name in ("transaction", "session characteristics"):
                 return TRANSACTION_CONTROL
-            return f"{_SETTINGS} (SET and RESET are not available)"
+            return _("%(why)s (SET and RESET are not available)", why=_SETTINGS)
         if kind in _REFUSED_STATEMENTS:
             return _REFUSED_STATEMENTS[kind]
         if kind.endswith("Stmt") and kind != "RawStmt" and kind not in _ALLOWED_STATEMENTS:
             words = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", kind.removesuffix("Stmt")).upper()
-            return f"{words} is not one of the statements this playground runs"
+            return _("%(statement)s is not one of the statements this playground runs", statement=words)
         if kind in ("RenameStmt", "CommentStmt"):
             objtype = getattr(inner, "renameType", None) or getattr(inner, "objtype", None)
             objname = getattr(objtype, "name", str(objtype))
@@ -287,7 +287,7 @@ def check_statement(statement: Statement) -> None:
     except parser.ParseError as e:
         # pglast gives the character offset of the error, or None at the end of the input.
         where = e.args[1] if len(e.args) > 1 and isinstance(e.args[1], int) else len(statement.sql)
-        raise UserError(f"{statement.label} failed: {e.args[0]}.", statement=statement.index, offset=where) from None
+        raise UserError(statement_failed(statement.label, e.args[0]), statement=statement.index, offset=where) from None
     except RecursionError:
         # pglast builds its Python tree recursively: past Python's recursion limit it cannot be read.
         raise UserError(
@@ -300,9 +300,16 @@ def check_statement(statement: Statement) -> None:
         ) from None
     if len(statements) != 1:
         raise RefusedStatement(
-            f"{statement.label} is not allowed: it holds {len(statements)} statements; end each one with a semicolon.",
+            statement_not_allowed(
+                statement.label,
+                _n(
+                    "it holds %(num)s statement; end each one with a semicolon",
+                    "it holds %(num)s statements; end each one with a semicolon",
+                    len(statements),
+                ),
+            ),
             statement=statement.index,
         )
     reason = _statement_refusal(statements[0].stmt)
     if reason:
-        raise RefusedStatement(f"{statement.label} is not allowed: {reason}.", statement=statement.index)
+        raise RefusedStatement(statement_not_allowed(statement.label, reason), statement=statement.index)

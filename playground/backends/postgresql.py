@@ -89,6 +89,7 @@ from sqlalchemy.pool import NullPool
 from ..config import Limits
 from ..connections import ServerSlots
 from ..errors import SandboxFull, UserError
+from ..messages import _
 from ..script import Script, Statement
 from .base import Column, Evidence, Table, record_sent_statements
 from .pg_commits import SCHEMA as COMMIT_LOG_SCHEMA
@@ -315,7 +316,9 @@ class PostgresBackend:
         """Fix what made a sandbox connection fail, or raise the user-facing reason."""
         message = first_line(error.orig or error)
         if "too many connections for role" in message:
-            raise SandboxBusy("Too many runs at once on your sandbox; wait for one to finish and try again.") from None
+            raise SandboxBusy(
+                _("Too many runs at once on your sandbox; wait for one to finish and try again.")
+            ) from None
         if last:
             raise error
         if "does not exist" in message or "not currently accepting connections" in message:
@@ -483,8 +486,12 @@ class PostgresBackend:
         cap = self.limits.postgres_max_bytes
         if size > cap:
             raise SandboxFull(
-                f"Your sandbox would be {size / 1e6:,.1f} MB, over its limit of {cap / 1e6:,.1f} MB; "
-                "nothing was committed. Delete some rows or tables, or press Reset."
+                _(
+                    "Your sandbox would be %(size)s MB, over its limit of %(limit)s MB; "
+                    "nothing was committed. Delete some rows or tables, or press Reset.",
+                    size=round(size / 1e6, 1),
+                    limit=round(cap / 1e6, 1),
+                )
             )
 
     def schema(self, visitor: str) -> list[Table]:

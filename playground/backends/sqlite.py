@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import QueuePool
 
 from ..config import Limits
-from ..errors import RefusedStatement, SandboxFull, TimeLimitExceeded, UserError, ValueTooBig
+from ..errors import RefusedStatement, SandboxFull, TimeLimitExceeded, UserError, ValueTooBig, statement_not_allowed
 from ..faults import disk_full
 from ..messages import _
 from ..script import Script, Statement
@@ -82,11 +82,11 @@ _PRAGMAS_READ_ONLY = frozenset(
 # tokenizer interface is how fts3_tokenizer crashes a process).
 _VTABLE_MODULES = frozenset({"fts5", "rtree"})
 _FUNCTIONS_REFUSED = {
-    "load_extension": "loads native code into the server",
-    "fts3_tokenizer": "can crash the server process",
-    "readfile": "reads files on the server",
-    "writefile": "writes files on the server",
-    "edit": "starts a program on the server",
+    "load_extension": _("loads native code into the server"),
+    "fts3_tokenizer": _("can crash the server process"),
+    "readfile": _("reads files on the server"),
+    "writefile": _("writes files on the server"),
+    "edit": _("starts a program on the server"),
 }
 _TABLES_REFUSED = frozenset({"sqlite_dbpage"})
 # SQLite reports an UPDATE of sqlite_master while it (re)loads the schema for a plain SELECT; real
@@ -124,8 +124,8 @@ _WRITE_ACTIONS = frozenset(
 _REFUSED_ACTIONS = {
     sqlite3.SQLITE_TRANSACTION: TRANSACTION_CONTROL,
     sqlite3.SQLITE_SAVEPOINT: TRANSACTION_CONTROL,
-    sqlite3.SQLITE_ATTACH: "attaching a database would reach outside your sandbox",
-    sqlite3.SQLITE_DETACH: "attaching a database would reach outside your sandbox",
+    sqlite3.SQLITE_ATTACH: _("attaching a database would reach outside your sandbox"),
+    sqlite3.SQLITE_DETACH: _("attaching a database would reach outside your sandbox"),
 }
 # The clearer message for statements we can name by their first word.
 _REFUSED_KEYWORDS = {
@@ -137,7 +137,7 @@ _REFUSED_KEYWORDS = {
     "RELEASE": _REFUSED_ACTIONS[sqlite3.SQLITE_TRANSACTION],
     "ATTACH": _REFUSED_ACTIONS[sqlite3.SQLITE_ATTACH],
     "DETACH": _REFUSED_ACTIONS[sqlite3.SQLITE_ATTACH],
-    "VACUUM": "VACUUM rewrites the whole database file (and VACUUM INTO writes a new file on the server)",
+    "VACUUM": _("VACUUM rewrites the whole database file (and VACUUM INTO writes a new file on the server)"),
 }
 # A guard against whole-process memory exhaustion: SQLite refuses allocations past this.
 _HARD_HEAP_LIMIT = 512 * 1024 * 1024
@@ -178,7 +178,7 @@ class SqliteBackend:
     def check(self, statement: Statement) -> None:
         reason = _REFUSED_KEYWORDS.get(statement.keyword)
         if reason:
-            raise RefusedStatement(f"{statement.label} is not allowed: {reason}.", statement=statement.index)
+            raise RefusedStatement(statement_not_allowed(statement.label, reason), statement=statement.index)
 
     # -- sandboxes --------------------------------------------------------------------------
 
@@ -406,7 +406,7 @@ class SqliteBackend:
             return RefusedStatement(evidence.refusal)
         if evidence.timed_out:
             return TimeLimitExceeded(
-                f"stopped at the time limit ({self.limits.time_limit_ms:,} ms); nothing was changed"
+                _("stopped at the time limit (%(ms)s ms); nothing was changed", ms=self.limits.time_limit_ms)
             )
         if "string or blob too big" in message:
             return ValueTooBig(
@@ -423,8 +423,8 @@ class SqliteBackend:
             # The same error for the page cap and for a full disk. A sandbox may always grow to its
             # cap, unless the disk has less than that left: then the disk is the cause.
             if shutil.disk_usage(self.root).free < self.limits.sqlite_max_pages * _PAGE_BYTES:
-                return disk_full("what your statement writes")
-            return SandboxFull("your sandbox reached its size limit; delete some rows or press Reset")
+                return disk_full(_("what your statement writes"))
+            return SandboxFull(_("your sandbox reached its size limit; delete some rows or press Reset"))
         if isinstance(exc, sqlite3.Error | ValueError | TypeError | OverflowError):
             return UserError(message)
         return None
@@ -492,26 +492,30 @@ def _refusal(action: int, arg1: str | None, arg2: str | None) -> str | None:
         return _REFUSED_ACTIONS[action]
     if COMMIT_LOG in ((arg1 or "").lower(), (arg2 or "").lower()):
         # Reading, writing, altering, indexing or triggering on it, or making one of that name.
-        return f"the table {COMMIT_LOG} is the playground's own record of commits"
+        return _("the table %(name)s is the playground's own record of commits", name=COMMIT_LOG)
     if action == sqlite3.SQLITE_PRAGMA:
         name = (arg1 or "").lower()
         if name in _PRAGMAS_WITH_ARGUMENT or (name in _PRAGMAS_READ_ONLY and arg2 is None):
             return None
-        return f"PRAGMA {name} is not on the list of pragmas that only read"
+        return _("PRAGMA %(name)s is not on the list of pragmas that only read", name=name)
     if action == sqlite3.SQLITE_FUNCTION:
         name = (arg2 or "").lower()
         if name in _FUNCTIONS_REFUSED:
-            return f"the function {name}() {_FUNCTIONS_REFUSED[name]}"
+            return _("the function %(call)s %(reason)s", call=name + "()", reason=_FUNCTIONS_REFUSED[name])
         return None
     if action in (sqlite3.SQLITE_CREATE_VTABLE, sqlite3.SQLITE_DROP_VTABLE):
         module = (arg2 or "").lower()
         if module not in _VTABLE_MODULES:
             allowed = ", ".join(sorted(_VTABLE_MODULES))
-            return f"virtual tables of module {module!r} are not allowed (allowed: {allowed})"
+            return _(
+                "virtual tables of module '%(module)s' are not allowed (allowed: %(allowed)s)",
+                module=module,
+                allowed=allowed,
+            )
         return None
     reads_or_writes = (sqlite3.SQLITE_READ, sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELETE)
     if action in reads_or_writes and (arg1 or "").lower() in _TABLES_REFUSED:
-        return f"the table {arg1} exposes the raw database file"
+        return _("the table %(name)s exposes the raw database file", name=arg1)
     return None
 
 
@@ -548,7 +552,11 @@ def _read_as_text(raw: sqlite3.Connection, statement: Statement) -> list[str]:
                 break
             as_text.add(culprit)
     return [
-        f"{tokens[i].text} matched no column, so SQLite read it as the text '{tokens[i].text[1:-1]}' "
-        "(double quotes are for names; write text in single quotes). PostgreSQL would report an error."
+        _(
+            "%(quoted)s matched no column, so SQLite read it as the text '%(text)s' "
+            "(double quotes are for names; write text in single quotes). PostgreSQL would report an error.",
+            quoted=tokens[i].text,
+            text=tokens[i].text[1:-1],
+        )
         for i in sorted(as_text)
     ]

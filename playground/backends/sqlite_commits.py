@@ -19,12 +19,13 @@ import time
 
 from ..errors import AlreadyCommitted, CommitInProgress
 from ..faults import translate
+from ..messages import _
 
 COMMIT_LOG = "playground_commits"
 # Marks of previews that can no longer be committed (tokens expire within hours) are let go.
 _KEEP_SECONDS = 7 * 24 * 3600
 
-BUSY = (
+BUSY = _(
     "Your sandbox is busy with another commit or run right now; nothing was applied by this request. "
     "Press Commit again in a moment."
 )
@@ -45,7 +46,7 @@ def claim_commit(raw: sqlite3.Connection, token: str) -> None:
     except sqlite3.OperationalError as e:
         if "locked" in str(e) or "busy" in str(e):
             raise CommitInProgress(BUSY) from None
-        fault = translate(e, "your commit")
+        fault = translate(e, _("your commit"))
         if fault is not None:
             raise fault from e
         raise

@@ -22,6 +22,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..faults import translate
+from ..messages import _
 from ..startup import file_lock
 from .base import check_visitor_id
 from .sqlite_commits import COMMIT_LOG
@@ -47,7 +48,7 @@ class SandboxFiles:
         if not self.sample_path.exists():
             with file_lock(data_dir / "sample.setup-lock"):
                 if not self.sample_path.exists():
-                    _write_whole(self.sample_path, lambda tmp: _build(tmp, script), "the sample database")
+                    _write_whole(self.sample_path, lambda tmp: _build(tmp, script), _("the sample database"))
         self._remove_abandoned()
 
     def path(self, visitor: str) -> Path:
@@ -70,7 +71,7 @@ class SandboxFiles:
         `from_sample`: of the built-in sample, whatever starting data the teacher set.
         """
         source = self.sample_path if from_sample else self.source()
-        _write_whole(self.path(visitor), lambda tmp: shutil.copyfile(source, tmp), "your sandbox")
+        _write_whole(self.path(visitor), lambda tmp: shutil.copyfile(source, tmp), _("your sandbox"))
 
     def source(self) -> Path:
         """What new and reset sandboxes are copies of: the teacher's starting data, else the sample."""
@@ -95,7 +96,7 @@ class SandboxFiles:
                 source.close()
                 target.close()
 
-        _write_whole(self.data_dir / name, copy, "the starting data")
+        _write_whole(self.data_dir / name, copy, _("the starting data"))
         return name
 
     def remove_starting_data(self, keep: str | None) -> None:

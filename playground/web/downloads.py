@@ -9,14 +9,16 @@ from flask.typing import ResponseReturnValue
 
 from ..errors import UserError
 from ..export import MEDIA_TYPES, ExportFormat, export_chunks, export_result
+from ..messages import _
 from ..service import RunRequest
 from .api import BadRequest, json_body, run_request_from_body
+from .i18n import translated
 from .views import render_editor, state_from_form
 from .visitor import playground, visitor_id
 
 bp = Blueprint("downloads", __name__)
 
-UNKNOWN_FORMAT = 'The download format must be "csv" or "json".'
+UNKNOWN_FORMAT = _('The download format must be "csv" or "json".')
 
 
 def _format(name: object) -> ExportFormat:
@@ -27,9 +29,11 @@ def _format(name: object) -> ExportFormat:
 
 def _download(run_request: RunRequest, fmt: ExportFormat) -> Response:
     export = export_result(playground(), visitor_id(), run_request)
+    # Said now: the file streams after this request's context (and its language) is gone.
+    note = translated(export.cut_note) if export.cut_note else None
 
     def body() -> Iterator[bytes]:
-        for chunk in export_chunks(export, fmt):
+        for chunk in export_chunks(export, fmt, note):
             yield chunk.encode("utf-8")
 
     response = Response(body(), mimetype=MEDIA_TYPES[fmt].split(";")[0])

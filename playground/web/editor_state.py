@@ -10,9 +10,10 @@ from flask import request
 
 from ..errors import UserError
 from ..examples import Example
-from ..grid import COLUMN_TYPES, GridError, ParameterGrid
+from ..grid import COLUMN_TYPES, GridError, ParameterGrid, too_many_grid_rows
+from ..messages import _
 from ..service import RunRequest
-from .shown import ShownError, ShownOutcome, from_json, shown_error, to_json
+from .shown import ShownError, ShownOutcome, from_json, message_from_json, shown_error, to_json
 from .visitor import playground
 
 
@@ -28,7 +29,7 @@ class EditorState:
     outcome: ShownOutcome | None = None
     # A ShownError; a plain message (str) from the pages built on the editor is shown the same way.
     error: ShownError | str | None = None
-    notice: str | None = None
+    notice: str | None = None  # a Message, kept as one (a reload in another language says it in that one)
     example: Example | None = None  # the example the editor was opened with (its explanation is shown)
     status: int = 200
 
@@ -48,7 +49,7 @@ class EditorState:
             "aside": _grid_json(self.aside),
             "outcome": to_json(self.outcome),
             "error": to_json(ShownError(self.error) if isinstance(self.error, str) else self.error),
-            "notice": self.notice,
+            "notice": to_json(self.notice),
         }
 
     @classmethod
@@ -60,7 +61,7 @@ class EditorState:
             aside=_grid_from_json(page.get("aside"), empty=True),
             outcome=from_json(ShownOutcome, page["outcome"]) if page.get("outcome") else None,
             error=from_json(ShownError, page["error"]) if page.get("error") else None,
-            notice=page.get("notice"),
+            notice=message_from_json(page.get("notice")),
             status=int(page.get("status", 200)),
         )
 
@@ -88,9 +89,9 @@ def grid_from_form(form: Mapping[str, str], *, max_rows: int, prefix: str = "") 
     try:
         count = int(raw_rows)
     except ValueError:
-        raise GridError(f"The grid's row count {raw_rows!r} is not a number.") from None
+        raise GridError(_("The grid's row count %(count)s is not a number.", count=repr(raw_rows))) from None
     if count > max_rows:
-        raise GridError(f"The grid has {count:,} rows; at most {max_rows:,} can run at once.")
+        raise GridError(too_many_grid_rows(count, max_rows))
     count = max(count, 1)
     rows = tuple(tuple(form.get(f"{prefix}cell-{r}-{i}", "") for i in range(len(names))) for r in range(count))
     return ParameterGrid(tuple(names), types, rows)

@@ -9,6 +9,7 @@ from flask.typing import ResponseReturnValue
 
 from ..errors import UserError
 from ..explain import Plan, PlanNode, explain
+from ..messages import _
 from ..service import RunRequest
 from .api import BadRequest, json_body, run_request_from_body
 from .views import render_editor, state_from_form
@@ -25,7 +26,7 @@ def _cursor(value: object) -> int | None:
     # ASCII digits only: "²" is a digit to isdigit() but not to int(), and int() refuses 4,301 of them.
     if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18:
         return int(value)
-    raise BadRequest('"cursor" must be a character offset in the SQL.')
+    raise BadRequest(_('"cursor" must be a character offset in the SQL.'))
 
 
 @bp.post("/explain")

@@ -14,7 +14,7 @@ from babel.numbers import format_decimal
 from babel.support import NullTranslations, Translations
 from flask import Blueprint, Flask, redirect, request, session
 from flask.json.provider import DefaultJSONProvider
-from flask_babel import Babel, Domain, get_locale, get_translations
+from flask_babel import Babel, Domain, get_locale, get_translations  # type: ignore[import-untyped]
 from werkzeug import Response
 
 from ..messages import Message
@@ -63,7 +63,7 @@ def language() -> str:
 
 def _number(value: Any) -> str:
     """A parameter as the language writes it: whole numbers grouped as it groups them (15,600 or 15 600)."""
-    if isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, int | float) and not isinstance(value, bool):
         return format_decimal(value, locale=get_locale() or DEFAULT_LANGUAGE)
     return str(value)
 
@@ -72,17 +72,22 @@ def translated(value: Any) -> Any:
     """A Message in the request's language (a plain str is left as it is: SQL, values, the database's own errors)."""
     if not isinstance(value, Message):
         return value
-    catalogue = get_translations()
-    return value.rendered(catalogue.gettext, catalogue.ngettext, _number)
+    return value.rendered(get_translations(), _number)
+
+
+# The types a JSON answer holds a sentence in (or may hold one inside); rows of plain values have none.
+_SAID_INSIDE = frozenset({Message, dict, list, tuple})
 
 
 def translated_json(data: Any) -> Any:
-    """A JSON response's data with every Message in it translated."""
+    """A JSON response's data with every Message in it translated (a row of plain values is left as it is)."""
     if isinstance(data, Message):
         return translated(data)
     if isinstance(data, dict):
         return {k: translated_json(v) for k, v in data.items()}
     if isinstance(data, list | tuple):
+        if _SAID_INSIDE.isdisjoint(map(type, data)):
+            return data
         return [translated_json(v) for v in data]
     return data
 
@@ -131,6 +136,8 @@ def init_app(app: Flask, translations_folder: str) -> None:
     app.jinja_env.policies["ext.i18n.trimmed"] = True
     app.jinja_env.finalize = translated
     app.jinja_env.globals.update(languages=LANGUAGES, current_language=language, language_return_to=here)
+    # `{{ x }}` says a Message by itself (finalize); a Message passed into _() as a parameter needs |said.
+    app.jinja_env.filters["said"] = translated
     app.json = TranslatingJSONProvider(app)
     app.register_blueprint(bp)
 

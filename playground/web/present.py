@@ -10,7 +10,7 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from ..backends.base import Table
-from ..messages import Message, _n
+from ..messages import Message, _, _n, listed
 from ..runner import RunResult, SentStatement, StatementResult
 from ..service import Outcome
 from ..values import is_number, json_value
@@ -24,9 +24,13 @@ CLIP_LINES = 4
 def cell_html(value: Any) -> Markup:
     """One result cell; NULL is a badge that cannot be mistaken for the text 'NULL'; long values are clipped."""
     if value is None:
-        return Markup('<span class="null" title="SQL NULL (no value)"><span aria-hidden="true">∅ </span>NULL</span>')
+        return Markup('<span class="null" title="{}"><span aria-hidden="true">∅ </span>NULL</span>').format(
+            translated(_("SQL NULL (no value)"))
+        )
     if isinstance(value, bytes | bytearray | memoryview):
-        return Markup('<span class="bytes" title="bytes, shown as hex">x\'{}\'</span>').format(bytes(value).hex())
+        return Markup('<span class="bytes" title="{}">x\'{}\'</span>').format(
+            translated(_("bytes, shown as hex")), bytes(value).hex()
+        )
     shown = json_value(value)
     text = (
         ("true" if value else "false") if isinstance(value, bool) else shown if isinstance(shown, str) else str(value)
@@ -35,11 +39,12 @@ def cell_html(value: Any) -> Markup:
     if len(text) <= CLIP_CHARS and len(lines) <= CLIP_LINES:
         return escape(text)
     clipped = "\n".join(lines[:CLIP_LINES])[:CLIP_CHARS]
+    show_all = translated(_n("(show all %(num)s character)", "(show all %(num)s characters)", len(text)))
     return Markup(
         '<details class="long"><summary><span class="clip">{}…</span>'
-        '<span class="visually-hidden"> (show all {:,} characters)</span></summary>'
+        '<span class="visually-hidden"> {}</span></summary>'
         '<div class="whole">{}</div></details>'
-    ).format(clipped, len(text), text)
+    ).format(clipped, show_all, text)
 
 
 def cell_class(value: Any) -> str:
@@ -57,7 +62,6 @@ def sql_name(name: str) -> str:
 
 
 _NEEDS_ESCAPE = re.compile(r"[&<>'\"]")
-_NULL_TD = Markup('<td class="null">{}</td>').format(cell_html(None))
 
 
 def result_rows_html(rows: tuple[tuple[Any, ...], ...]) -> Markup:
@@ -69,6 +73,9 @@ def result_rows_html(rows: tuple[tuple[Any, ...], ...]) -> Markup:
     """
     parts: list[str] = []
     append = parts.append
+    null_td = Markup('<td class="null">{}</td>').format(
+        cell_html(None)
+    )  # once per table: it is in the reader's language
     for row in rows:
         append("<tr>")
         for value in row:
@@ -78,7 +85,7 @@ def result_rows_html(rows: tuple[tuple[Any, ...], ...]) -> Markup:
             elif kind is int or (kind is float and math.isfinite(value)):
                 append(f'<td class="num">{value}</td>')
             elif value is None:
-                append(_NULL_TD)
+                append(null_td)
             else:
                 css = cell_class(value)
                 append(f'<td class="{css}">{cell_html(value)}</td>' if css else f"<td>{cell_html(value)}</td>")
@@ -152,7 +159,7 @@ def outcome_json(outcome: Outcome) -> dict[str, Any]:
     if outcome.token:
         data["token"] = outcome.token
     if outcome.notes:
-        data["message"] = " ".join(outcome.notes)
+        data["message"] = listed(outcome.notes, " ")
     return data
 
 

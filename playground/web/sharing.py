@@ -8,6 +8,7 @@ from flask import Blueprint, abort, current_app, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 
 from ..grid import COLUMN_TYPES, GridError, ParameterGrid
+from ..messages import _
 from ..sharing import SharedLinks, SharedWork, link_for
 from .api import BadRequest, json_body
 from .views import EditorState, render_editor, state_from_form
@@ -59,7 +60,7 @@ def _grid_from_json(data: Any) -> ParameterGrid:
         types = tuple(t if t in COLUMN_TYPES else "auto" for t in data.get("types") or ["auto"] * len(columns))
         rows = tuple(tuple("" if v is None else str(v) for v in row) for row in data["rows"])
     except (KeyError, TypeError) as e:
-        raise GridError('"grid" must be {"columns": [...], "types": [...], "rows": [[...], ...]}.') from e
+        raise GridError(_('"grid" must be {"columns": [...], "types": [...], "rows": [[...], ...]}.')) from e
     return ParameterGrid(columns, types, rows or ((),))
 
 
@@ -69,8 +70,8 @@ def api_share() -> ResponseReturnValue:
     data = json_body()
     sql = data.get("sql")
     if not isinstance(sql, str):
-        raise BadRequest('"sql" must be a string.')
+        raise BadRequest(_('"%(name)s" must be a string.', name="sql"))
     engine = data.get("engine") or playground().default_engine
     if engine not in playground().engines:
-        raise BadRequest(f"Unknown engine {engine!r}.")
+        raise BadRequest(_("Unknown engine %(engine)s.", engine=repr(engine)))
     return jsonify(url=absolute_link(SharedWork(sql, engine, _grid_from_json(data.get("grid")))))

@@ -19,12 +19,12 @@ from typing import Any, TypeVar
 
 from ..describe import describe_row, describe_write
 from ..errors import SqlPosition, UserError
-from ..messages import _
+from ..messages import Message, _, _n, _np, and_listed, is_message_json, listed
 from ..per_row import RowCount
 from ..runner import RowResult, SentStatement, StatementResult
 from ..service import Outcome
 from ..values import json_value
-from .present import python_repr, rows_phrase
+from .present import python_repr
 
 T = TypeVar("T")
 
@@ -146,7 +146,7 @@ def shown_outcome(
         token=outcome.token,
         notes=outcome.notes,
         statements=statements,
-        elapsed=f"{outcome.run.elapsed_ms:.1f} ms on {engine_label}",
+        elapsed=_("%(ms)s ms on %(engine)s", ms=round(outcome.run.elapsed_ms, 1), engine=engine_label),
     )
 
 
@@ -157,6 +157,11 @@ def shown_error(error: UserError) -> ShownError:
     return ShownError(error.message, position.line, position.column, position.offset)
 
 
+# The headline is said in three parts, the count in bold between them; each part is chosen by the
+# same count, so that a language whose verb agrees with the count (Russian) can say it. The part
+# after the count starts with a space unless it starts with punctuation.
+
+
 def _headline(outcome: Outcome, *, done: bool) -> tuple[str, str | None, str]:
     """ "Preview: this creates table t and would change" + "3 rows" + " in total. Nothing has been saved yet." """
     if outcome.status == "ok":
@@ -164,15 +169,42 @@ def _headline(outcome: Outcome, *, done: bool) -> tuple[str, str | None, str]:
     statements = outcome.run.statements
     schema = [s.schema_change.phrase(done=done) for s in statements if s.wrote and s.schema_change]
     counted = [s for s in statements if s.wrote and (s.schema_change is None or s.changed)]
-    count = rows_phrase(outcome.run.rows_changed) if counted or not schema else None
-    in_total = " in total" if len(counted) > 1 else ""
-    effects = _and(schema)
+    n = outcome.run.rows_changed
+    effects = and_listed(schema)
     if done:
-        lead = "Committed:" + (f" {effects}" if effects else "") + (";" if effects and count else "")
-        return lead, count, " changed." if count else "."
-    lead = "Preview: this" + (f" {effects}" if effects else "") + (" and" if effects and count else "")
-    lead += " would change" if count else ""
-    return lead, count, f"{in_total if count else ''}. Nothing has been saved yet."
+        if schema and not counted:
+            return _("Committed: %(effects)s.", effects=effects), None, ""
+        if schema:
+            lead = _np(
+                "headline, before the count", "Committed: %(effects)s;", "Committed: %(effects)s;", n, effects=effects
+            )
+        else:
+            lead = _np("headline, before the count", "Committed:", "Committed:", n)
+        count = _np("headline, the count", "%(num)s row", "%(num)s rows", n)
+        return lead, count, _np("headline, after the count", " changed.", " changed.", n)
+    if schema and not counted:
+        return _("Preview: this %(effects)s. Nothing has been saved yet.", effects=effects), None, ""
+    if schema:
+        lead = _np(
+            "headline, before the count",
+            "Preview: this %(effects)s and would change",
+            "Preview: this %(effects)s and would change",
+            n,
+            effects=effects,
+        )
+    else:
+        lead = _np("headline, before the count", "Preview: this would change", "Preview: this would change", n)
+    count = _np("preview's headline, the count", "%(num)s row", "%(num)s rows", n)
+    if len(counted) > 1:
+        tail = _np(
+            "headline, after the count",
+            " in total. Nothing has been saved yet.",
+            " in total. Nothing has been saved yet.",
+            n,
+        )
+    else:
+        tail = _np("headline, after the count", ". Nothing has been saved yet.", ". Nothing has been saved yet.", n)
+    return lead, count, tail
 
 
 def _statement(
@@ -206,33 +238,60 @@ def shown_statement(result: StatementResult, engine: str, *, max_rows: int) -> S
 
 def _summary(result: StatementResult, *, done: bool) -> str:
     """The statement's own figure with its own word: rows returned, rows changed, or what it did to the schema."""
-    parts = []
+    parts: list[Message] = []
     if result.wrote:
         if result.schema_change:
             parts.append(result.schema_change.phrase(done=done))
         if result.schema_change is None or result.changed:
-            changed = rows_phrase(result.changed)
-            parts.append(f"{changed} changed" if done else f"would change {changed}")
+            n = result.changed
+            parts.append(
+                _n("%(num)s row changed", "%(num)s rows changed", n)
+                if done
+                else _n("would change %(num)s row", "would change %(num)s rows", n)
+            )
     if result.returned is not None:
-        more = "+" if result.truncated else ""
-        parts.append(f"{rows_phrase(result.returned)}{more} returned")
-        if result.per_row:
-            parts[-1] += f" for {len(result.per_row)} parameter rows"
-    return ", ".join(parts) or "done"
+        parts.append(_returned(result.returned, result.truncated, len(result.per_row)))
+    return listed(parts) if parts else _("done")
+
+
+def _returned(n: int, truncated: bool, parameter_rows: int = 0) -> Message:
+    """ "4 rows returned", "50+ rows returned" (cut at the limit), "4 rows returned for 2 parameter rows"."""
+    if parameter_rows:
+        if truncated:
+            return _n(
+                "%(num)s+ row returned for %(rows)s parameter rows",
+                "%(num)s+ rows returned for %(rows)s parameter rows",
+                n,
+                rows=parameter_rows,
+            )
+        return _n(
+            "%(num)s row returned for %(rows)s parameter rows",
+            "%(num)s rows returned for %(rows)s parameter rows",
+            n,
+            rows=parameter_rows,
+        )
+    if truncated:
+        return _n("%(num)s+ row returned", "%(num)s+ rows returned", n)
+    return _n("%(num)s row returned", "%(num)s rows returned", n)
 
 
 def _row_run(run: RowResult, max_rows: int) -> ShownRowRun:
     values = ", ".join(f":{name} = {_value_text(value)}" for name, value in run.parameters)
-    more = "+" if run.truncated else ""
     return ShownRowRun(
-        run.row, values, f"{rows_phrase(len(run.rows))}{more} returned", _rows(run.rows, run.truncated, max_rows)
+        run.row, values, _returned(len(run.rows), run.truncated), _rows(run.rows, run.truncated, max_rows)
     )
 
 
 def _rows(rows: tuple[tuple[Any, ...], ...], truncated: bool, max_rows: int) -> ShownRows:
     note = (
-        f"Showing the first {len(rows):,} rows; there are more (the limit is {max_rows:,} per statement). "
-        "Download the result to get them all."
+        _n(
+            "Showing the first %(num)s row; there are more (the limit is %(limit)s per statement). "
+            "Download the result to get them all.",
+            "Showing the first %(num)s rows; there are more (the limit is %(limit)s per statement). "
+            "Download the result to get them all.",
+            len(rows),
+            limit=max_rows,
+        )
         if truncated
         else None
     )
@@ -278,11 +337,15 @@ def _sent(sent: SentStatement | None, engine: str) -> ShownSent | None:
         return None
     count = len(sent.parameter_sets)
     if sent.per_row:
-        caption = f"executed once per parameter row ({count} times): it returns rows, which executemany would drop"
+        caption = _n(
+            "executed once per parameter row (%(num)s time): it returns rows, which executemany would drop",
+            "executed once per parameter row (%(num)s times): it returns rows, which executemany would drop",
+            count,
+        )
     elif sent.executemany:
-        caption = f"executemany with {count} parameter sets"
+        caption = _n("executemany with %(num)s parameter set", "executemany with %(num)s parameter sets", count)
     else:
-        caption = "parameters"
+        caption = _("parameters")
     sets = tuple(
         tuple(ShownSentValue(_key(v.key, v.name, sent.positional), python_repr(v.value), v.type) for v in values)
         for values in sent.parameter_sets
@@ -290,7 +353,7 @@ def _sent(sent: SentStatement | None, engine: str) -> ShownSent | None:
     )
     notes: tuple[str, ...] = ()
     if engine == "sqlite" and any(isinstance(v.value, Decimal) for values in sent.parameter_sets for v in values):
-        notes = ("SQLite has no decimal type: sqlite3 stores a Decimal as a REAL (the nearest float).",)
+        notes = (_("SQLite has no decimal type: sqlite3 stores a Decimal as a REAL (the nearest float)."),)
     if sent.received and sent.received.startswith("DECLARE "):
         notes += (DECLARED_CURSOR,)
     return ShownSent(sent.statement, caption, sets, notes, sent.received)
@@ -306,12 +369,6 @@ DECLARED_CURSOR = _(
 def _key(key: str, name: str | None, positional: bool) -> str:
     placeholder = f"?{key}" if positional else f"%({key})s"
     return f"{placeholder} ← :{name}" if name else placeholder
-
-
-def _and(parts: list[str]) -> str:
-    if len(parts) <= 1:
-        return "".join(parts)
-    return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 def error_excerpt(sql: str, error: ShownError, *, around: int = 2) -> tuple[ExcerptLine, ...]:
@@ -339,8 +396,21 @@ def error_excerpt(sql: str, error: ShownError, *, around: int = 2) -> tuple[Exce
 
 
 def to_json(value: Any) -> Any:
-    """A Shown* value as JSON (dataclasses as objects, tuples as arrays)."""
-    return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+    """A Shown* value as JSON (dataclasses as objects, tuples as arrays, Messages as what says them again)."""
+    if isinstance(value, Message):
+        return value.to_json()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, list | tuple):
+        return [to_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_json(v) for k, v in value.items()}
+    return value
+
+
+def message_from_json(data: Any) -> Any:
+    """A kept text: a Message again if it was one, else as it was (a str, None)."""
+    return Message.from_json(data) if is_message_json(data) else data
 
 
 def from_json(cls: type[T], data: Any) -> T:
@@ -349,6 +419,8 @@ def from_json(cls: type[T], data: Any) -> T:
 
 
 def _build(kind: Any, data: Any) -> Any:
+    if kind is str:
+        return message_from_json(data)
     origin = typing.get_origin(kind)
     if origin in (typing.Union, types.UnionType):
         options = [k for k in typing.get_args(kind) if k is not type(None)]

@@ -20,6 +20,7 @@ from ..classroom import LESSON_SLUG, Classroom
 from ..errors import CapacityReached, Unavailable, UserError
 from ..examples import EXAMPLES, Example, example
 from ..grid import COLUMN_TYPES, ParameterGrid
+from ..messages import _
 from ..per_row import counts_per_row
 from ..samples import CHINOOK_TABLES
 from ..service import MissingValues, Outcome, RunRequest
@@ -41,11 +42,11 @@ __all__ = ["EditorState", "bp", "render_editor", "state_from_form"]
 
 # What a preview's token became, as the page says it when the preview is shown again (Back, reload).
 _DECIDED = {
-    "committed": "This preview was committed.",
-    "conflict": "This preview was replaced by a newer one: the data had changed.",
-    "failed": "This preview's commit failed; nothing was applied.",
-    "discarded": "This preview was discarded; nothing was applied.",
-    "expired": "This preview has expired; run the SQL again to see a fresh one.",
+    "committed": _("This preview was committed."),
+    "conflict": _("This preview was replaced by a newer one: the data had changed."),
+    "failed": _("This preview's commit failed; nothing was applied."),
+    "discarded": _("This preview was discarded; nothing was applied."),
+    "expired": _("This preview has expired; run the SQL again to see a fresh one."),
 }
 
 
@@ -92,7 +93,7 @@ def snapshot(snapshot_id: str) -> ResponseReturnValue:
     """The editor as an action left it (a result, a preview, a commit, an error); shown again, never run again."""
     page = snapshots().load(visitor_id(), snapshot_id)
     if page is None:
-        message = "This page is no longer kept (each visitor's last 50, for a day); here is a fresh editor."
+        message = _("This page is no longer kept (each visitor's last 50, for a day); here is a fresh editor.")
         return render_editor(EditorState(error=ShownError(message))), 404
     state = EditorState.from_page(page)
     confirm = request.args.get("reset")
@@ -158,7 +159,7 @@ def discard() -> Response:
     except UserError as e:
         return _kept(_state_from_snapshot().failed(e), "error")
     state = EditorState.from_request(previewed)
-    state.notice = "Discarded: nothing was changed."
+    state.notice = _("Discarded: nothing was changed.")
     return _kept(state, "notice")
 
 
@@ -179,7 +180,7 @@ def reset() -> Response:
     if clear_history:
         history.clear(playground().store, visitor_id(), engine)
     state.outcome = None
-    state.notice = f"Your {label} sandbox was reset to the sample data."
+    state.notice = _("Your %(engine)s sandbox was reset to the sample data.", engine=label)
     return _kept(state, "notice")
 
 
@@ -201,7 +202,7 @@ def _rearranged(state: EditorState, action: str) -> EditorState:
     grid = state.grid
     if action == "add_row":
         if len(grid.rows) >= playground().settings.limits.max_grid_rows:
-            state.error = ShownError("The grid already has as many rows as can run at once.")
+            state.error = ShownError(_("The grid already has as many rows as can run at once."))
             state.status = 400
         else:
             grid = replace(grid, rows=grid.rows + (("",) * len(grid.columns),))

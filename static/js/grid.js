@@ -33,6 +33,21 @@
   const parametersUrl = fieldset.dataset.parametersUrl;
   const columnTypes = JSON.parse(fieldset.dataset.columnTypes || '["auto"]');
   const maxRows = Number.parseInt(fieldset.dataset.maxRows || "1000", 10);
+  // The grid's words in the page's language, from the template (data-words); {name} and {row} are filled in here.
+  const words = Object.assign(
+    {
+      type_of: "Type of {name}",
+      remove: "Remove",
+      cell_in_row: "{name} (row {row})",
+      remove_row: "Remove row {row}",
+      add_row: "Add row",
+      rows_hint_html: "",
+      no_params_html: "",
+      grid_full: "The grid already has as many rows as can run at once.",
+    },
+    JSON.parse(fieldset.dataset.words || "{}"),
+  );
+  const fill = (template, values) => template.replace(/\{(\w+)\}/g, (whole, key) => (key in values ? String(values[key]) : whole));
   const csrfMeta = document.querySelector('meta[name="csrf-token"]');
   const csrfToken = csrfMeta ? csrfMeta.content : "";
 
@@ -110,15 +125,13 @@
     body.replaceChildren();
     if (grid.columns.length === 0) {
       const hint = element("p", { class: "hint", id: "no-params" });
-      hint.innerHTML =
-        "This SQL has no <code>:name</code> parameters. Add one (for example <code>WHERE y &gt; :y</code>) " +
-        "and the grid gets a column for it.";
+      hint.innerHTML = words.no_params_html;
       body.append(hint);
       return;
     }
     const headRow = element("tr", {}, element("th", { scope: "col" }, "#"));
     grid.columns.forEach((name, c) => {
-      const select = element("select", { name: `type-${c}`, "aria-label": `Type of ${name}` });
+      const select = element("select", { name: `type-${c}`, "aria-label": fill(words.type_of, { name }) });
       for (const type of columnTypes) {
         select.append(element("option", { value: type, selected: type === grid.types[c] }, type));
       }
@@ -133,7 +146,7 @@
         ),
       );
     });
-    headRow.append(element("th", { scope: "col" }, element("span", { class: "visually-hidden" }, "Remove")));
+    headRow.append(element("th", { scope: "col" }, element("span", { class: "visually-hidden" }, words.remove)));
     const tbody = element("tbody");
     grid.rows.forEach((cells, r) => {
       const row = element("tr", {}, element("th", { scope: "row" }, String(r + 1)));
@@ -143,7 +156,7 @@
           element(
             "td",
             {},
-            element("label", { class: "visually-hidden", for: id }, r > 0 ? `${name} (row ${r + 1})` : name),
+            element("label", { class: "visually-hidden", for: id }, r > 0 ? fill(words.cell_in_row, { name, row: r + 1 }) : name),
             element("input", {
               type: "text",
               id,
@@ -165,7 +178,7 @@
                 value: `remove_row:${r}`,
                 class: "link",
                 formnovalidate: true,
-                "aria-label": `Remove row ${r + 1}`,
+                "aria-label": fill(words.remove_row, { row: r + 1 }),
               },
               "✕",
             )
@@ -179,15 +192,10 @@
       element(
         "button",
         { type: "submit", name: "action", value: "add_row", class: "secondary", id: "add-row-button" },
-        "Add row",
+        words.add_row,
       ),
     );
-    hint.insertAdjacentHTML(
-      "beforeend",
-      " One row runs once; several rows run as one executemany (a query, once per row). Values are read as numbers, " +
-        "<code>true</code>/<code>false</code> and <code>NULL</code> unless a column's type says otherwise; " +
-        "quote a value (<code>'42'</code>) to make it text.",
-    );
+    hint.insertAdjacentHTML("beforeend", ` ${words.rows_hint_html}`);
     body.append(
       element("div", { class: "grid-scroll" }, element("table", { class: "params" }, element("thead", {}, headRow), tbody)),
       hint,
@@ -302,7 +310,7 @@
     if (action === "add_row") {
       event.preventDefault();
       if (grid.rows.length >= maxRows) {
-        say("The grid already has as many rows as can run at once.");
+        say(words.grid_full);
         return;
       }
       say("");

@@ -18,9 +18,12 @@
 
   if (resetButton) {
     resetButton.addEventListener("click", (event) => {
-      const question =
-        `Reset your ${engineLabel()} sandbox to the sample data?\n\n` +
-        "Every table and row you committed there is replaced by the sample. Your SQL and grid stay in the editor.";
+      // The question in the page's language (data-question, written by the template); {engine} is filled in here.
+      const template =
+        resetButton.dataset.question ||
+        "Reset your {engine} sandbox to the sample data?\n\n" +
+          "Every table and row you committed there is replaced by the sample. Your SQL and grid stay in the editor.";
+      const question = template.replace("{engine}", engineLabel());
       if (!window.confirm(question)) {
         event.preventDefault();
         return;
