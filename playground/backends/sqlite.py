@@ -410,14 +410,20 @@ class SqliteBackend:
             )
         if "string or blob too big" in message:
             return ValueTooBig(
-                f"a value grew past {_max_length(self.limits):,} bytes, the largest this server keeps; "
-                "nothing was changed"
+                _(
+                    "a value grew past %(limit)s bytes, the largest this server keeps; nothing was changed",
+                    limit=_max_length(self.limits),
+                )
             )
         if re.fullmatch(r"unsafe use of (printf|format)\(\)", message):
             return UserError(
-                f"{message}: on this server's SQLite ({sqlite3.sqlite_version}) printf() and format() are guarded "
-                "against values past the size limit, and the guarded versions run only in statements you type, "
-                "not inside a view or trigger"
+                _(
+                    "%(error)s: on this server's SQLite (%(version)s) printf() and format() are guarded against "
+                    "values past the size limit, and the guarded versions run only in statements you type, not "
+                    "inside a view or trigger",
+                    error=message,
+                    version=sqlite3.sqlite_version,
+                )
             )
         if isinstance(exc, sqlite3.OperationalError) and "database or disk is full" in message:
             # The same error for the page cap and for a full disk. A sandbox may always grow to its
