@@ -255,12 +255,12 @@ def _summary(result: StatementResult, *, done: bool) -> str:
 
 
 def _returned(n: int, truncated: bool, parameter_rows: int = 0) -> Message:
-    """ "4 rows returned", "50+ rows returned" (cut at the limit), "4 rows returned for 2 parameter rows"."""
+    """ "4 rows returned", "50 rows+ returned" (cut at the limit), "4 rows returned for 2 parameter rows"."""
     if parameter_rows:
         if truncated:
             return _n(
-                "%(num)s+ row returned for %(rows)s parameter rows",
-                "%(num)s+ rows returned for %(rows)s parameter rows",
+                "%(num)s row+ returned for %(rows)s parameter rows",
+                "%(num)s rows+ returned for %(rows)s parameter rows",
                 n,
                 rows=parameter_rows,
             )
@@ -271,7 +271,7 @@ def _returned(n: int, truncated: bool, parameter_rows: int = 0) -> Message:
             rows=parameter_rows,
         )
     if truncated:
-        return _n("%(num)s+ row returned", "%(num)s+ rows returned", n)
+        return _n("%(num)s row+ returned", "%(num)s rows+ returned", n)
     return _n("%(num)s row returned", "%(num)s rows returned", n)
 
 
