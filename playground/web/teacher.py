@@ -167,6 +167,7 @@ def _dashboard(
         default_engine=service.default_engine,
         minutes=settings().teacher_session_minutes,
         refresh_seconds=REFRESH_SECONDS,
+        shown_at=int(time.time() * 1000),
         error=error,
         form=values,
     )
@@ -187,6 +188,7 @@ def class_log() -> ResponseReturnValue:
         show_values=request.args.get("values") == "1",
         engine_labels={name: service.backend(name).label for name in service.engines},
         refresh_seconds=REFRESH_SECONDS,
+        shown_at=int(time.time() * 1000),
     )
     return html, 200, {"Cache-Control": "no-store"}
 
