@@ -68,6 +68,7 @@ BAD_VALUES: dict[str, tuple[str, str]] = {
     "PLAYGROUND_POSTGRES_IDLE_CONNECTIONS": ("-1", "PLAYGROUND_POSTGRES_IDLE_CONNECTIONS must be at least 0"),
     "PLAYGROUND_TEACHER_PASSWORD": ("hunter2", "PLAYGROUND_TEACHER_PASSWORD must be at least 8 characters long"),
     "PLAYGROUND_TEACHER_SESSION_MINUTES": ("2h", "PLAYGROUND_TEACHER_SESSION_MINUTES must be a whole number"),
+    "PLAYGROUND_HTTPS": ("yes", "PLAYGROUND_HTTPS must be one of true, false, not 'yes'"),
 }
 
 
