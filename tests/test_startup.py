@@ -76,6 +76,8 @@ def test_many_workers_booting_at_once_keep_the_server_up(tmp_path: Path) -> None
             "PLAYGROUND_DATABASE_URL": deployment.url,
             "PLAYGROUND_POSTGRES_PREFIX": deployment.prefix,
             "PLAYGROUND_SECRET_KEY": "a-test-secret-key-of-32-characters",
+            # Eight workers fit a 100-connection server's budget only without kept sandbox connections.
+            "PLAYGROUND_POSTGRES_IDLE_CONNECTIONS": "0",
         }
         for round_ in range(3):
             base = tmp_path / f"round{round_}"
