@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +31,7 @@ from .pg_roles import owner_of
 log = logging.getLogger("playground.postgresql")
 
 _TOP_UP_LOCK = 123589619970420  # the advisory lock one topping-up process holds ("pgspare")
+_LOCK_POLL_SECONDS = 0.5
 _COMMENT = "SQL Playground spare sandbox from {template}"
 
 
@@ -144,9 +146,16 @@ class SpareSandboxes:
         try:
             conn.autocommit = True
             with conn.cursor() as cur:
-                cur.execute("SELECT pg_catalog.pg_try_advisory_lock(%s)", (_TOP_UP_LOCK,))
-                if not cur.fetchone()[0]:
-                    return  # another process is making them
+                # Another process may be making spares: wait for it, then count again ourselves. Its
+                # count may have been taken before this process changed the template (the teacher's
+                # starting data), and nobody else would make the new spares.
+                while True:
+                    cur.execute("SELECT pg_catalog.pg_try_advisory_lock(%s)", (_TOP_UP_LOCK,))
+                    if cur.fetchone()[0]:
+                        break
+                    if self._stopped:
+                        return
+                    time.sleep(_LOCK_POLL_SECONDS)
                 try:
                     self._make_missing(cur)
                 finally:
