@@ -72,7 +72,7 @@ class PgSandboxes:
             spare_sandboxes,
             template=self.current_template,
             make=self._make_spare,
-            drop=self._drop_by_name,
+            drop=self._drop_spare,
             password=self._password,
         )
 
@@ -190,7 +190,15 @@ class PgSandboxes:
         self._ensure(name, created, claim=not from_sample, from_sample=from_sample)
         return bool(created)
 
-    def _ensure(self, name: str, created: list[bool], *, claim: bool = True, from_sample: bool = False) -> None:
+    def _ensure(
+        self,
+        name: str,
+        created: list[bool],
+        *,
+        claim: bool = True,
+        from_sample: bool = False,
+        template: str | None = None,
+    ) -> None:
         """Create what is missing of the sandbox; appends to `created` once it made the database.
 
         The sandbox is ready once its role may CONNECT to it, which is granted last.
@@ -217,7 +225,8 @@ class PgSandboxes:
             self.roles.ensure(cur, name)
             if allow is None:
                 try:
-                    template = self.template if from_sample else self.current_template()
+                    if template is None:
+                        template = self.template if from_sample else self.current_template()
                     cur.execute(f"CREATE DATABASE {quoted} TEMPLATE {ident(template)} ALLOW_CONNECTIONS false")
                     created.append(True)
                 except (psycopg2.errors.DuplicateDatabase, psycopg2.errors.UniqueViolation):
@@ -228,9 +237,9 @@ class PgSandboxes:
             cur.execute(f"GRANT {ident(owner)} TO {quoted}")
             cur.execute(f"GRANT CONNECT, TEMPORARY ON DATABASE {quoted} TO {quoted}")
 
-    def _make_spare(self, name: str) -> None:
-        """A complete sandbox under `name` (a random one no visitor id maps to)."""
-        self._ensure(name, [], claim=False)
+    def _make_spare(self, name: str, template: str) -> None:
+        """A complete sandbox under `name` (a random one no visitor id maps to), copied from `template`."""
+        self._ensure(name, [], claim=False, template=template)
 
     def repair_role(self, name: str) -> None:
         """Undo what sandbox role `name` may have done to itself (its password, its defaults)."""
@@ -332,6 +341,11 @@ class PgSandboxes:
     def _drop_by_name(self, name: str) -> None:
         self._end_idle_sessions(name)
         self.admin.drop_database(name)
+
+    def _drop_spare(self, name: str) -> None:
+        """A spare's database and its two roles (a random name: nobody will ask for them again)."""
+        self._drop_by_name(name)
+        self.roles.drop(name)
 
     def _end_idle_sessions(self, name: str) -> None:
         """Before a drop: end the idle connections app processes keep for this sandbox (pg_pool).

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +31,8 @@ log = logging.getLogger("playground.postgresql")
 
 _TOP_UP_LOCK = 123589619970420  # the advisory lock one topping-up process holds ("pgspare")
 _LOCK_POLL_SECONDS = 0.5
+_ATTEMPTS = 5  # failed passes in a row before the thread gives up until the next `top_up`
+_RETRY_SECONDS = 1.0  # times the number of failures so far
 _COMMENT = "SQL Playground spare sandbox from {template}"
 
 
@@ -44,19 +45,22 @@ class SpareSandboxes:
         keep: int,
         *,
         template: Callable[[], str],
-        make: Callable[[str], None],
+        make: Callable[[str, str], None],
         drop: Callable[[str], None],
         password: Callable[[str], str],
     ) -> None:
         self.admin = admin
         self.keep = keep
         self._template = template  # the current template's name
-        self._make = make  # makes a complete sandbox under a name
+        self._make = make  # makes a complete sandbox under a name, copied from a template
         self._drop = drop  # drops a sandbox's database and roles by name
         self._password = password
         self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the three flags below
         self._stopped = False  # set by `stop()`: no more spares from this process
+        self._running = False  # a thread of this process is topping up
+        self._wanted = False  # `top_up` was called since that thread last counted
+        self._stopping = threading.Event()  # `stop()` cuts the thread's waits short
 
     def claim(self, name: str) -> bool:
         """Make a spare sandbox `name`'s own; False if none was ready."""
@@ -70,21 +74,24 @@ class SpareSandboxes:
                 (self.admin.pattern("sb"), comment),
             )
             candidates = [r[0] for r in cur.fetchall()]
-        self.top_up()
-        for spare in candidates:
-            try:
-                self._rename(spare, name)
-                return True
-            except (
-                psycopg2.errors.InvalidCatalogName,
-                psycopg2.errors.UndefinedObject,
-                psycopg2.errors.ObjectInUse,
-                psycopg2.errors.LockNotAvailable,
-            ):
-                continue  # another visitor is claiming it, or claimed it a moment ago
-            except psycopg2.Error as e:
-                log.warning("spare sandbox %s not claimed: %s", spare, first_line(e))
-        return False
+        try:
+            for spare in candidates:
+                try:
+                    self._rename(spare, name)
+                    return True
+                except (
+                    psycopg2.errors.InvalidCatalogName,
+                    psycopg2.errors.UndefinedObject,
+                    psycopg2.errors.ObjectInUse,
+                    psycopg2.errors.LockNotAvailable,
+                ):
+                    continue  # another visitor is claiming it, or claimed it a moment ago
+                except psycopg2.Error as e:
+                    log.warning("spare sandbox %s not claimed: %s", spare, first_line(e))
+            return False
+        finally:
+            # After the claim, not before: a count taken before it would still see this spare.
+            self.top_up()
 
     def _rename(self, spare: str, name: str) -> None:
         with self.admin.cursor() as cur:
@@ -108,12 +115,20 @@ class SpareSandboxes:
                 conn.autocommit = True
 
     def top_up(self) -> None:
-        """Make spares until `keep` are ready, in a background thread (one process at a time)."""
+        """Make spares until `keep` are ready, in a background thread (one process at a time).
+
+        A call while this process's thread is at work is not lost: the thread counts again before
+        it ends (the call may come after its last count, from a claim or new starting data).
+        """
         if not self.keep:
             return
         with self._lock:
-            if self._stopped or (self._thread is not None and self._thread.is_alive()):
+            if self._stopped:
                 return
+            self._wanted = True
+            if self._running:
+                return
+            self._running = True
             self._thread = threading.Thread(target=self._top_up, name="playground-spares", daemon=True)
             self._thread.start()
 
@@ -125,6 +140,7 @@ class SpareSandboxes:
         """
         with self._lock:
             self._stopped = True
+        self._stopping.set()
         self.wait()
 
     def wait(self, timeout: float | None = None) -> None:
@@ -134,6 +150,33 @@ class SpareSandboxes:
             thread.join(timeout)
 
     def _top_up(self) -> None:
+        """The thread: top up while calls keep coming; after a failure, try again a little later."""
+        failures = 0
+        while True:
+            with self._lock:
+                # Decided under the lock that `top_up` takes: a call either sees this thread
+                # running and leaves a wish it will read, or starts a new thread.
+                if self._stopped or not self._wanted:
+                    self._running = False
+                    return
+                self._wanted = False
+            if self._top_up_once():
+                failures = 0
+                continue
+            failures += 1
+            if failures >= _ATTEMPTS:
+                log.warning("no more spare sandboxes until the next claim: %d attempts failed", failures)
+                with self._lock:
+                    self._running = False
+                return
+            with self._lock:
+                self._wanted = True
+            # A busy server (a catalog row two sessions change at once, a template still in use):
+            # waiting a little usually lets the next attempt through.
+            self._stopping.wait(_RETRY_SECONDS * failures)
+
+    def _top_up_once(self) -> bool:
+        """One pass: hold the advisory lock and make spares until `keep` are ready; False if it failed."""
         try:
             conn = psycopg2.connect(
                 self.admin.url.set(drivername="postgresql").render_as_string(hide_password=False),
@@ -142,7 +185,7 @@ class SpareSandboxes:
             )
         except psycopg2.Error as e:
             log.warning("no spare sandboxes made: %s", first_line(e))
-            return
+            return False
         try:
             conn.autocommit = True
             with conn.cursor() as cur:
@@ -153,15 +196,16 @@ class SpareSandboxes:
                     cur.execute("SELECT pg_catalog.pg_try_advisory_lock(%s)", (_TOP_UP_LOCK,))
                     if cur.fetchone()[0]:
                         break
-                    if self._stopped:
-                        return
-                    time.sleep(_LOCK_POLL_SECONDS)
+                    if self._stopping.wait(_LOCK_POLL_SECONDS):
+                        return True
                 try:
                     self._make_missing(cur)
                 finally:
                     cur.execute("SELECT pg_catalog.pg_advisory_unlock(%s)", (_TOP_UP_LOCK,))
+            return True
         except Exception:
             log.exception("making spare sandboxes failed")
+            return False
         finally:
             conn.close()
 
@@ -169,7 +213,8 @@ class SpareSandboxes:
         """Make spares until `keep` are ready, counting again after each (visitors claim them meanwhile)."""
         while not self._stopped:
             # Asked each time: the teacher may set other starting data while spares are being made.
-            comment = _COMMENT.format(template=self._template())
+            template = self._template()
+            comment = _COMMENT.format(template=template)
             cur.execute(
                 "SELECT d.datname, pg_catalog.shobj_description(d.oid, 'pg_database') FROM pg_database d "
                 "WHERE d.datname ~ %s AND pg_catalog.shobj_description(d.oid, 'pg_database') LIKE %s",
@@ -184,5 +229,13 @@ class SpareSandboxes:
             if ready >= self.keep:
                 return
             spare = f"{self.admin.prefix}_sb_{secrets.token_hex(12)}"
-            self._make(spare)
-            cur.execute(f"COMMENT ON DATABASE {ident(spare)} IS %s", (comment,))
+            try:
+                self._make(spare, template)  # the template its comment names, even if it changed since
+                cur.execute(f"COMMENT ON DATABASE {ident(spare)} IS %s", (comment,))
+            except BaseException:
+                # Half made, it has no comment: neither a spare nor anyone's sandbox, it would stay.
+                try:
+                    self._drop(spare)
+                except Exception as e:
+                    log.warning("a half-made spare sandbox %s was not dropped: %s", spare, first_line(e))
+                raise
