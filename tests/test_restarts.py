@@ -34,7 +34,10 @@ def wait_for_new_workers(server: LiveServer, old: set[int], count: int) -> list[
 
 
 def test_a_hup_under_load_answers_every_request_and_loses_no_commit(tmp_path: Path) -> None:
-    with live_server(tmp_path, workers=2) as server:
+    # Four students running as fast as they can: on a quick machine that is past the per-visitor
+    # rate (a 429 is the gate working, not the restart failing), so the gate is opened wide here.
+    ungated = {"PLAYGROUND_RUNS_PER_MINUTE": "1000000", "PLAYGROUND_RUN_BURST": "1000000"}
+    with live_server(tmp_path, workers=2, env=ungated) as server:
         stop = threading.Event()
         answers: list[int] = []
         committed: dict[str, list[str]] = {}

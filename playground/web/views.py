@@ -298,5 +298,7 @@ def render_editor(state: EditorState, *, snapshot_id: str | None = None, **panel
         lesson_example=lesson_example,
         chinook_loaded={t.name for t in tables} >= CHINOOK_TABLES,
         limits=service.settings.limits,
+        # Every run before this page is in the history once each worker has written its batch.
+        history_settle_ms=int(service.settings.run_log_flush_seconds * 1000) + 500,
         **panels,
     )

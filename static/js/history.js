@@ -1,7 +1,10 @@
 /* The History panel: loaded when opened (GET /history?fragment=1, the same list the /history page
  * shows); each entry is a link that reopens the run in the editor. A run served a moment ago by
  * another worker process may not be written yet: when this page shows an outcome and the newest
- * entry is older than this page, the panel says so and asks again a little later.
+ * entry is older than this page, the panel says so and asks again a little later. Each worker writes
+ * its runs in batches (every PLAYGROUND_RUN_LOG_FLUSH_SECONDS), so this run may be written before an
+ * earlier one another worker served: the panel also asks once more when every worker has written
+ * what it served before this page (data-settle-ms after it loaded).
  */
 (() => {
   "use strict";
@@ -59,7 +62,13 @@
     }
     // Six tries (15 s): a run served by another worker shows once that worker writes its batch,
     // and without keep-alive (see cli.py) the panel's request often lands on the other worker.
-    if (missing && tries++ < 6) setTimeout(load, RETRY_MS);
+    if (missing && tries++ < 6) {
+      setTimeout(load, RETRY_MS);
+      return;
+    }
+    const settleMs = Number(panel.dataset.settleMs || 0);
+    const sinceLoad = Date.now() - loadedAt;
+    if (sinceLoad < settleMs) setTimeout(load, settleMs - sinceLoad);
   }
 
   panel.addEventListener("toggle", () => {
