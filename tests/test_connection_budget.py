@@ -6,6 +6,7 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -116,6 +117,17 @@ def refuse_connections(database: str, refused: bool) -> None:
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
             (database,),
         )
+        # pg_terminate_backend only signals: until a backend has gone, its kept connection may still
+        # look alive to the app, and the next run would meet "terminating connection" (the server
+        # away) instead of the refusal this test is about. Wait until none is left.
+        deadline = time.monotonic() + 60
+        while execute(
+            superuser_url(),
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (database,),
+        ) != [(0,)]:
+            assert time.monotonic() < deadline, f"backends of {database} still there after 60 s"
+            time.sleep(0.05)
 
 
 def names(client: FlaskClient) -> list[str]:
